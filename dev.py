@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Set up and run jaxmix from a fresh clone with nothing but Python 3.11+.
+
+    python3 dev.py demo    # make .venv, install jaxmix[plot], run `jaxmix demo`
+    python3 dev.py test    # make .venv, install jaxmix[test], run ruff, mypy and pytest
+    python3 dev.py bench   # make .venv, install jaxmix[bench], run the benchmarks (args passed on)
+
+The virtual environment lives in .venv next to this file; an install is
+redone only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    code = subprocess.call([str(c) for c in cmd], cwd=ROOT)
+    if code:
+        sys.exit(code)
+
+
+def ensure(extra: str) -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
+        sys.exit(f"jaxmix needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".jaxmix-installed-{extra}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", f".[{extra}]")
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in {"demo", "test", "bench"}:
+        sys.exit(__doc__)
+    what, rest = argv[0], argv[1:]
+    if what == "demo":
+        ensure("plot")
+        run(BIN / "jaxmix", "demo", *rest)
+    elif what == "test":
+        ensure("test")
+        run(PY, "-m", "ruff", "check", "jaxmix", "tests", "bench", "dev.py")
+        run(PY, "-m", "ruff", "format", "--check", "jaxmix", "tests", "bench", "dev.py")
+        run(PY, "-m", "mypy")
+        run(PY, "-m", "pytest", "-q", *rest)
+    else:
+        ensure("bench")
+        run(PY, "bench/run.py", *rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,113 @@
+"""Initial centres: greedy k-means++ and distinct random data points.
+
+Both work on centred coordinates (`x - shift`) and honour per-sample
+weights: a point of weight 0 (padding) is never chosen while enough points
+of positive weight exist.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxmix._chunks import map_rows, scan_rows
+
+
+def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """Indices drawn with probability proportional to `p >= 0` (with replacement).
+
+    Inverse-CDF sampling on the cumulative sum: an entry with `p == 0` has
+    an empty interval and is never drawn while `sum(p) > 0`.
+    """
+    cum = jnp.cumsum(p)
+    u = jax.random.uniform(key, shape, dtype=cum.dtype) * cum[-1]
+    return jnp.clip(jnp.searchsorted(cum, u, side="right"), 0, p.shape[0] - 1)
+
+
+def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
+    """`n_clusters` distinct rows drawn without replacement, weighted by `weights`.
+
+    Gumbel-top-k over log-weights: one pass over n, no permutation of all
+    rows (as `jax.random.choice(..., replace=False)` would do).
+    """
+    g = jax.random.gumbel(key, weights.shape, dtype=x.dtype)
+    logw = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, jnp.finfo(x.dtype).tiny)), -jnp.inf)
+    _, idx = lax.top_k(logw + g, n_clusters)
+    return x[idx] - shift
+
+
+def kmeans_plusplus(
+    key: jax.Array,
+    x: jax.Array,
+    shift: jax.Array,
+    weights: jax.Array,
+    n_clusters: int,
+    chunk_size: int,
+) -> jax.Array:
+    """Greedy k-means++ (Arthur and Vassilvitskii 2007; scikit-learn's variant).
+
+    Each new centre is the best of `2 + floor(ln k)` candidates drawn with
+    probability proportional to `weight * D(x)^2`, best meaning the lowest
+    resulting potential `sum_i w_i min_j ||x_i - c_j||^2`.
+
+    Returns:
+      (n_clusters, d) centres in centred coordinates.
+    """
+    d = x.shape[1]
+    n_trials = 2 + int(math.log(n_clusters))
+    key, first_key = jax.random.split(key)
+    first = x[weighted_index(first_key, weights)] - shift
+
+    def dist_to(c):
+        return map_rows(lambda xc: jnp.sum((xc - shift - c) ** 2, axis=1), x, chunk_size)
+
+    closest = dist_to(first)
+    centers = jnp.zeros((n_clusters, d), x.dtype).at[0].set(first)
+
+    def add_center(j, state):
+        centers, closest, key = state
+        key, sub = jax.random.split(key)
+        p = weights * closest
+        # All mass on existing centres (duplicated points): fall back to the
+        # weights so that a zero-weight row is still never drawn.
+        p = jnp.where(jnp.sum(p) > 0, p, weights)
+        cand = x[weighted_index(sub, p, (n_trials,))] - shift  # (T, d)
+
+        def potentials(acc, chunk, valid):
+            xc, wc, dc = chunk
+            wc = jnp.where(valid, wc, 0.0)
+            dt = jnp.sum(((xc - shift)[:, None, :] - cand[None]) ** 2, axis=-1)  # (c, T)
+            return acc + wc @ jnp.minimum(dc[:, None], dt), None
+
+        pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest), chunk_size)
+        best = cand[jnp.argmin(pots)]
+        closest = jnp.minimum(closest, dist_to(best))
+        return centers.at[j].set(best), closest, key
+
+    centers, _, _ = lax.fori_loop(1, n_clusters, add_center, (centers, closest, key))
+    return centers
+
+
+def initial_centers(
+    key: jax.Array,
+    x: jax.Array,
+    shift: jax.Array,
+    weights: jax.Array,
+    init_centers: jax.Array | None,
+    method: str,
+    n_clusters: int,
+    chunk_size: int,
+) -> jax.Array:
+    """Starting centres (centred coordinates) for the k-means family.
+
+    Args:
+      method: "k-means++", "random", or "array" (then `init_centers` is used).
+    """
+    if init_centers is not None:
+        return init_centers - shift
+    if method == "k-means++":
+        return kmeans_plusplus(key, x, shift, weights, n_clusters, chunk_size)
+    return random_points(key, x, shift, weights, n_clusters)

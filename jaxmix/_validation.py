@@ -1,0 +1,195 @@
+"""Checks at the public boundary, on the host, before anything is traced.
+
+Inside a user's `jit`/`vmap` the arrays are tracers: shapes and dtypes are
+still checked, values (NaN, negative weights) cannot be and are not.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_traced(a: Any) -> bool:
+    return isinstance(a, jax.core.Tracer)
+
+
+def float_dtype() -> Any:
+    """The default float dtype: float64 when `jax_enable_x64` is on, else float32."""
+    return jnp.result_type(float)
+
+
+def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
+    """Convert to a JAX float array, rejecting types that have no meaning here.
+
+    Bool, complex and object dtypes are rejected; integers become the
+    default float dtype; float16/bfloat16 become float32.
+    """
+    if is_traced(a):
+        arr = a
+    else:
+        if isinstance(a, (str, bytes)):
+            raise TypeError(f"{name} must be an array of numbers, got {type(a).__name__}")
+        try:
+            arr = np.asarray(a) if not isinstance(a, jax.Array) else a
+        except Exception as e:  # ragged lists and the like
+            raise TypeError(f"{name} could not be converted to an array: {e}") from None
+    dt = np.dtype(arr.dtype)
+    if dt == np.bool_:
+        raise TypeError(f"{name} has dtype bool; pass numbers (e.g. x.astype(float))")
+    if jnp.issubdtype(dt, jnp.complexfloating):
+        raise TypeError(f"{name} has complex dtype {dt}; jaxmix clusters real data")
+    if jnp.issubdtype(dt, jnp.integer):
+        target = float_dtype()
+    elif not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name} has dtype {dt}; expected a real numeric array")
+    elif dt.itemsize < 4:
+        target = np.dtype(np.float32)
+    else:
+        target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
+    out = jnp.asarray(arr, dtype=target)
+    if ndim is not None and out.ndim != ndim:
+        shape_hint = " (use x.reshape(-1, 1) for a single feature)" if ndim == 2 and out.ndim == 1 else ""
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(out.shape)}{shape_hint}")
+    return out
+
+
+def check_finite(a: jax.Array, name: str) -> None:
+    if not is_traced(a) and not bool(jnp.all(jnp.isfinite(a))):
+        n_bad = int(jnp.sum(~jnp.isfinite(a)))
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+
+
+def check_data(x: Any, name: str = "x") -> jax.Array:
+    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1."""
+    x = as_float_array(x, name, ndim=2)
+    n, d = x.shape
+    if n < 1:
+        raise ValueError(f"{name} is empty: it has 0 samples (shape {tuple(x.shape)})")
+    if d < 1:
+        raise ValueError(f"{name} has 0 features (shape {tuple(x.shape)})")
+    check_finite(x, name)
+    return x
+
+
+def check_weights(weights: Any, n_samples: int, dtype: Any) -> jax.Array:
+    """Per-sample weights (n,), finite, >= 0, not all zero. None means all ones."""
+    if weights is None:
+        return jnp.ones((n_samples,), dtype)
+    w = as_float_array(weights, "weights", ndim=1).astype(dtype)
+    if w.shape[0] != n_samples:
+        raise ValueError(f"weights has {w.shape[0]} entries but x has {n_samples} samples")
+    if not is_traced(w):
+        check_finite(w, "weights")
+        if bool(jnp.any(w < 0)):
+            raise ValueError(f"weights must be >= 0; found {int(jnp.sum(w < 0))} negative value(s)")
+        if not bool(jnp.any(w > 0)):
+            raise ValueError("weights are all zero: at least one sample needs a positive weight")
+    return w
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_n_clusters(n_clusters: Any, n_samples: int, weights: jax.Array, name: str = "n_clusters") -> int:
+    k = check_positive_int(n_clusters, name)
+    if k > n_samples:
+        raise ValueError(f"{name}={k} must be <= n_samples={n_samples}")
+    if not is_traced(weights):
+        n_pos = int(jnp.sum(weights > 0))
+        if k > n_pos:
+            raise ValueError(f"{name}={k} must be <= the number of samples with positive weight ({n_pos})")
+    return k
+
+
+def check_scalar(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False) -> Any:
+    """A finite real number (Python or 0-d array; traced values pass unchecked)."""
+    if is_traced(value):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got bool")
+    try:
+        v = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}") from None
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return value
+
+
+def check_chunk_size(chunk_size: Any) -> int | None:
+    return None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+
+
+def check_centers(centers: Any, n_clusters: int | None, n_features: int, dtype: Any, name: str = "init") -> jax.Array:
+    """A finite (n_clusters, n_features) array of centres."""
+    c = as_float_array(centers, name, ndim=2).astype(dtype)
+    if n_clusters is not None and c.shape[0] != n_clusters:
+        raise ValueError(
+            f"{name} has {c.shape[0]} rows but n_clusters={n_clusters}; expected shape ({n_clusters}, {n_features})"
+        )
+    if c.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {c.shape[1]} features but x has {n_features}; expected shape ({c.shape[0]}, {n_features})"
+        )
+    if c.shape[0] < 1:
+        raise ValueError(f"{name} has no rows")
+    check_finite(c, name)
+    return c
+
+
+def check_key(key: Any) -> jax.Array:
+    """A JAX PRNG key: typed (`jax.random.key`) or raw uint32 (`jax.random.PRNGKey`)."""
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        raise TypeError("key must be a JAX PRNG key, e.g. jax.random.key(0), not an int")
+    try:
+        dt = key.dtype
+    except AttributeError:
+        raise TypeError(f"key must be a JAX PRNG key, e.g. jax.random.key(0); got {type(key).__name__}") from None
+    if jnp.issubdtype(dt, jax.dtypes.prng_key):
+        if key.ndim != 0:
+            raise ValueError(f"key must be a single key, got a batch of shape {key.shape}; use jax.vmap over keys")
+        return key
+    if dt != jnp.uint32 or key.shape != (2,):
+        raise TypeError(
+            f"key must be a JAX PRNG key, e.g. jax.random.key(0); got an array of dtype {dt} and shape {key.shape}"
+        )
+    return key
+
+
+def check_init(
+    init: Any, methods: tuple[str, ...], n_clusters: int, n_features: int, dtype: Any, n_init: int
+) -> tuple[jax.Array | None, str, int]:
+    """Resolve `init` to (explicit centres or None, method name, n_init).
+
+    An explicit array makes restarts identical, so n_init drops to 1 with a
+    RuntimeWarning (scikit-learn does the same).
+    """
+    if isinstance(init, str):
+        if init not in methods:
+            raise ValueError(f"init must be one of {methods} or a ({n_clusters}, {n_features}) array, got {init!r}")
+        return None, init, n_init
+    centers = check_centers(init, n_clusters, n_features, dtype)
+    if n_init != 1:
+        warnings.warn(
+            f"init is an explicit array of centres, so n_init={n_init} would repeat one fit; using n_init=1",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return centers, "array", 1
