@@ -7,10 +7,24 @@ inside a user's own `jax.jit`, `jax.vmap` and float64 programs.
 """
 
 from jaxmix import datasets as datasets
+from jaxmix._gmm import GMMResult as GMMResult
+from jaxmix._gmm import gmm as gmm
+from jaxmix._gmm_params import GMMParams as GMMParams
+from jaxmix._gmm_params import GMMPrior as GMMPrior
 from jaxmix._kmeans import KMeansResult as KMeansResult
 from jaxmix._kmeans import kmeans as kmeans
 from jaxmix._kmeans import kmeans_predict as kmeans_predict
 from jaxmix._kmeans import transform as transform
+from jaxmix._mixture import aic as aic
+from jaxmix._mixture import bic as bic
+from jaxmix._mixture import entropy as entropy
+from jaxmix._mixture import icl as icl
+from jaxmix._mixture import log_prob as log_prob
+from jaxmix._mixture import n_parameters as n_parameters
+from jaxmix._mixture import predict as predict
+from jaxmix._mixture import predict_proba as predict_proba
+from jaxmix._mixture import sample as sample
+from jaxmix._mixture import score as score
 from jaxmix._soft_kmeans import SoftKMeansResult as SoftKMeansResult
 from jaxmix._soft_kmeans import soft_kmeans as soft_kmeans
 from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict_proba
@@ -18,11 +32,25 @@ from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict
 __version__ = "0.1.0"
 
 __all__ = [
+    "GMMParams",
+    "GMMPrior",
+    "GMMResult",
     "KMeansResult",
     "SoftKMeansResult",
+    "aic",
+    "bic",
     "datasets",
+    "entropy",
+    "gmm",
+    "icl",
     "kmeans",
     "kmeans_predict",
+    "log_prob",
+    "n_parameters",
+    "predict",
+    "predict_proba",
+    "sample",
+    "score",
     "soft_kmeans",
     "soft_kmeans_predict_proba",
     "transform",

@@ -99,3 +99,43 @@ def map_rows(fn: Callable[[Any], Any], rows: Any, chunk_size: int) -> Any:
 
     _, outs = scan_rows(body, None, rows, chunk_size)
     return outs
+
+
+def top_rows(
+    score_fn: Callable[[Any, jax.Array], jax.Array], rows: Any, k: int, chunk_size: int
+) -> tuple[jax.Array, jax.Array]:
+    """The `k` rows with the highest score, in one pass of bounded memory.
+
+    Args:
+      score_fn: `score_fn(chunk, valid) -> (chunk_size,)` scores; return
+        -inf for rows that must not be picked (including invalid ones).
+      rows: a pytree of arrays sharing the leading dimension n.
+      k: how many rows (static).
+      chunk_size: rows per chunk.
+
+    Returns:
+      `(scores, indices)`, each (k,), highest score first. Equal scores
+      resolve to the highest row index (scikit-learn's argpartition does so
+      on its relocation test case). Fewer than k eligible rows leave -inf
+      scores (with arbitrary indices) at the end.
+    """
+    n = jax.tree_util.tree_leaves(rows)[0].shape[0]
+    c = max(1, min(int(chunk_size), n))
+    t = min(k, c)
+
+    def fold(best, chunk, valid):
+        chunk, ids = chunk
+        s = score_fn(chunk, valid)
+        s = jnp.where(valid, s, -jnp.inf)
+        # top_k keeps the first of equal values: scan rows backwards and put
+        # later chunks first, so that ties go to the highest index.
+        top_s, top_i = lax.top_k(s[::-1], t)
+        all_s = jnp.concatenate([top_s, best[0]])
+        all_i = jnp.concatenate([ids[::-1][top_i], best[1]])
+        keep, pos = lax.top_k(all_s, k)
+        return (keep, all_i[pos]), None
+
+    dtype = jnp.result_type(float)
+    init = (jnp.full((k,), -jnp.inf, dtype), jnp.zeros((k,), jnp.int32))
+    (scores, idx), _ = scan_rows(fold, init, (rows, jnp.arange(n, dtype=jnp.int32)), chunk_size)
+    return scores, idx

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmix import _validation as V
-from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
+from jaxmix._chunks import default_chunk_size, map_rows, scan_rows, top_rows
 from jaxmix._distances import min_argmin, partial_sq_distances, sq_norms
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._seeding import initial_centers
@@ -118,29 +118,16 @@ def _relocate_empty(
     both branches) is skipped when no member needs it.
     """
     k = centers.shape[0]
-    n = x.shape[0]
     empty = stats.counts <= 0
     cc = sq_norms(centers)
-    c = max(1, min(chunk_size, n))
-    t = min(k, c)
 
     def relocate(stats: KMeansStats) -> KMeansStats:
-        def fold(best, chunk, valid):
-            xc, wc, ids = chunk
+        def distance_to_own_centre(chunk, valid):
+            xc, wc = chunk
             _, dist = _nearest(xc - shift, centers, cc, exact=True)
-            dist = jnp.where(valid & (wc > 0), dist, -jnp.inf)
-            # top_k keeps the first of equal values; scanning rows backwards
-            # and putting later chunks first resolves ties to the highest
-            # row index, which is what scikit-learn's argpartition does on
-            # its own relocation test case.
-            top_d, top_i = lax.top_k(dist[::-1], t)
-            all_d = jnp.concatenate([top_d, best[0]])
-            all_i = jnp.concatenate([ids[::-1][top_i], best[1]])
-            keep_d, pos = lax.top_k(all_d, k)
-            return (keep_d, all_i[pos]), None
+            return jnp.where(valid & (wc > 0), dist, -jnp.inf)
 
-        init = (jnp.full((k,), -jnp.inf, x.dtype), jnp.zeros((k,), jnp.int32))
-        (far_d, far_i), _ = scan_rows(fold, init, (x, weights, jnp.arange(n, dtype=jnp.int32)), chunk_size)
+        far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
         far_x = x[far_i] - shift
         far_w = weights[far_i]
         old, _ = _nearest(far_x, centers, cc)

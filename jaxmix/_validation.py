@@ -193,3 +193,112 @@ def check_init(
             stacklevel=3,
         )
     return centers, "array", 1
+
+
+def check_mixture_weights(w: Any, k: int, dtype: Any, name: str = "weights_init") -> jax.Array:
+    """(k,) finite, >= 0, summing to 1 (within 1e-6 relative, as scikit-learn)."""
+    w = as_float_array(w, name, ndim=1).astype(dtype)
+    if w.shape[0] != k:
+        raise ValueError(f"{name} has {w.shape[0]} entries but n_components={k}")
+    if not is_traced(w):
+        check_finite(w, name)
+        if bool(jnp.any(w < 0)):
+            raise ValueError(f"{name} must be >= 0")
+        total = float(jnp.sum(w.astype(jnp.float64) if w.dtype == jnp.float64 else w))
+        if abs(total - 1.0) > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
+            raise ValueError(f"{name} must sum to 1, got sum {total:.8g}")
+    return w
+
+
+def check_precisions(
+    p: Any, covariance_type: str, k: int, d: int, dtype: Any, name: str = "precisions_init"
+) -> jax.Array:
+    """Validate precisions in scikit-learn's shape for the type; return the covariances."""
+    shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+    expected = shapes[covariance_type]
+    p = as_float_array(p, name, ndim=len(expected)).astype(dtype)
+    if tuple(p.shape) != expected:
+        raise ValueError(
+            f"{name} for covariance_type={covariance_type!r} must have shape {expected}, got {tuple(p.shape)}"
+        )
+    check_finite(p, name)
+    if covariance_type in ("full", "tied"):
+        if not is_traced(p):
+            if not bool(jnp.allclose(p, jnp.swapaxes(p, -1, -2), rtol=1e-5, atol=1e-8)):
+                raise ValueError(f"{name} must be symmetric")
+            if not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(p)))):
+                raise ValueError(f"{name} must be positive definite")
+        return jnp.linalg.inv(p)
+    if not is_traced(p) and bool(jnp.any(p <= 0)):
+        raise ValueError(f"{name} must be positive")
+    return 1.0 / p
+
+
+def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
+    """A GMMPrior whose given fields have valid values and shapes."""
+    from jaxmix._gmm_params import GMMPrior
+
+    if not isinstance(prior, GMMPrior):
+        raise TypeError(f"prior must be None, True or a jaxmix.GMMPrior, got {type(prior).__name__}")
+    fields = {}
+    for name in ("weight_concentration", "shrinkage", "dof"):
+        v = getattr(prior, name)
+        if v is not None:
+            check_scalar(v, f"prior.{name}", nonnegative=True)
+            fields[name] = jnp.asarray(v, dtype)
+    if (
+        prior.weight_concentration is not None
+        and not is_traced(prior.weight_concentration)
+        and float(prior.weight_concentration) < 1
+    ):
+        raise ValueError("prior.weight_concentration must be >= 1 (a MAP estimate needs alpha >= 1)")
+    if prior.dof is not None and not is_traced(prior.dof) and float(prior.dof) <= d - 1:
+        raise ValueError(f"prior.dof must be > n_features - 1 = {d - 1}, got {float(prior.dof)}")
+    if prior.mean is not None:
+        m = as_float_array(prior.mean, "prior.mean", ndim=1).astype(dtype)
+        if m.shape[0] != d:
+            raise ValueError(f"prior.mean has {m.shape[0]} entries but x has {d} features")
+        check_finite(m, "prior.mean")
+        fields["mean"] = m
+    if prior.scale is not None:
+        if covariance_type in ("full", "tied"):
+            s = as_float_array(prior.scale, "prior.scale", ndim=2).astype(dtype)
+            if s.shape != (d, d):
+                raise ValueError(f"prior.scale must be a ({d}, {d}) matrix for covariance_type={covariance_type!r}")
+            check_finite(s, "prior.scale")
+            if not is_traced(s) and not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(s)))):
+                raise ValueError("prior.scale must be positive definite")
+        else:
+            check_scalar(prior.scale, "prior.scale", positive=True)
+            s = jnp.asarray(prior.scale, dtype)
+        fields["scale"] = s
+    return prior._replace(**fields)
+
+
+def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "params") -> Any:
+    """A consistent GMMParams for data with `n_features` columns, cast to `dtype`."""
+    from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
+    from jaxmix._gmm_params import GMMParams
+
+    if not isinstance(params, GMMParams):
+        raise TypeError(f"{name} must be a jaxmix.GMMParams (e.g. jaxmix.gmm(...).params), got {type(params).__name__}")
+    ct = params.covariance_type
+    if ct not in COVARIANCE_TYPES:
+        raise ValueError(f"{name}.covariance_type must be one of {COVARIANCE_TYPES}, got {ct!r}")
+    means = as_float_array(params.means, f"{name}.means", ndim=2).astype(dtype)
+    k, d = means.shape
+    if d != n_features:
+        raise ValueError(f"{name} has {d} features but x has {n_features}")
+    w = check_mixture_weights(params.weights, k, dtype, name=f"{name}.weights")
+    expected = cov_shape(ct, k, d)
+    arrays = {}
+    for field in ("covariances", "precisions_cholesky"):
+        a = as_float_array(getattr(params, field), f"{name}.{field}").astype(dtype)
+        if tuple(a.shape) != expected:
+            raise ValueError(
+                f"{name}.{field} must have shape {expected} for covariance_type={ct!r}, got {tuple(a.shape)}"
+            )
+        check_finite(a, f"{name}.{field}")
+        arrays[field] = a
+    check_finite(means, f"{name}.means")
+    return GMMParams(w, means, arrays["covariances"], arrays["precisions_cholesky"], ct)

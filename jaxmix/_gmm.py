@@ -1,0 +1,405 @@
+"""Gaussian mixtures fitted by EM (or MAP-EM) on sufficient statistics.
+
+E-step: `log r_ik = log pi_k + log N(x_i; mu_k, Sigma_k) - logsumexp_k(...)`,
+per chunk of rows; statistics `N_k = sum_i w_i r_ik`, `S_k = sum_i w_i r_ik x_i`
+and second moments, all about a shift (the weighted data mean) so float32
+survives data far from the origin. M-step in closed form, `reg_covar` added
+to the diagonal. The objective is the mean log-likelihood per unit weight;
+it never decreases (without a prior).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from jaxmix import _covariance as C
+from jaxmix import _validation as V
+from jaxmix._chunks import MAX_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows
+from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
+from jaxmix._gmm_params import GMMParams, GMMPrior
+from jaxmix._kmeans import _fit_single as _kmeans_fit
+from jaxmix._kmeans import assign as _kmeans_assign
+from jaxmix._seeding import kmeans_plusplus, random_points
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+KMEANS_INIT_MAX_ITER = 100
+
+
+class GMMResult(NamedTuple):
+    """A fitted Gaussian mixture and its diagnostics."""
+
+    params: GMMParams  # weights, means, covariances, precisions_cholesky
+    labels: jax.Array  # (n_samples,) int32, most responsible component
+    log_likelihood: jax.Array  # () mean log-likelihood per unit sample weight, at `params`
+    n_iter: jax.Array  # () int32 EM iterations of the winning restart
+    converged: jax.Array  # () bool, True only if the change fell below tol
+    history: jax.Array  # (max_iter,) mean log-likelihood after each E-step; past n_iter repeats the last
+    nonfinite: jax.Array  # () bool, True if NaN/inf reached the result
+    collapsed: jax.Array  # (k,) bool, component holds less than one sample's worth of weight
+
+
+class GMMStats(NamedTuple):
+    """Sufficient statistics of one E-step (about the shift)."""
+
+    resp: jax.Array  # (k,) N_k
+    sums: jax.Array  # (k, d) S_k
+    second: jax.Array  # full (k,d,d) | tied (d,d) | diag/spherical (k,d)
+    loglik: jax.Array  # () sum_i w_i log p(x_i)
+
+
+def _zero_stats(ctype: str, k: int, d: int, dtype: Any) -> GMMStats:
+    return GMMStats(
+        jnp.zeros((k,), dtype),
+        jnp.zeros((k, d), dtype),
+        C.zero_second_moments(ctype, k, d, dtype),
+        jnp.zeros((), dtype),
+    )
+
+
+def _log_weights(w: jax.Array) -> jax.Array:
+    return jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), -jnp.inf)
+
+
+def weighted_log_prob(xc: jax.Array, params: GMMParams) -> jax.Array:
+    """log pi_k + log N(x; mu_k, Sigma_k), (c, d) -> (c, k); x and means in the same coordinates."""
+    lg = C.log_gaussian(xc, params.means, params.precisions_cholesky, params.covariance_type)
+    return lg + _log_weights(params.weights)[None]
+
+
+def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, with_ids: bool = False) -> GMMStats:
+    """Statistics of responsibilities `resp_fn(xc[, ids]) -> (r (c,k), log p (c,))`, summed over chunks."""
+    d = x.shape[1]
+    rows = (x, weights, jnp.arange(x.shape[0], dtype=jnp.int32)) if with_ids else (x, weights)
+
+    def fold(acc: GMMStats, chunk, valid):
+        xc, wc = chunk[0] - shift, jnp.where(valid, chunk[1], 0.0)
+        r, lp = resp_fn(xc, chunk[2]) if with_ids else resp_fn(xc)
+        r = r * wc[:, None]
+        return GMMStats(
+            acc.resp + jnp.sum(r, axis=0),
+            acc.sums + r.T @ xc,
+            acc.second + C.second_moments(xc, r, wc, ctype),
+            acc.loglik + jnp.sum(jnp.where(wc > 0, wc * lp, 0.0)),
+        ), None
+
+    stats, _ = scan_rows(fold, _zero_stats(ctype, k, d, x.dtype), rows, chunk_size)
+    return stats
+
+
+def e_step(x, weights, shift, params: GMMParams, chunk_size: int) -> GMMStats:
+    """Soft responsibilities under `params` (means in shifted coordinates)."""
+
+    def resp(xc):
+        lp = weighted_log_prob(xc, params)
+        lse = logsumexp(lp, axis=1)
+        return jnp.exp(lp - lse[:, None]), lse
+
+    return accumulate(x, weights, shift, resp, params.covariance_type, params.means.shape[0], chunk_size)
+
+
+class _Prior(NamedTuple):
+    """A GMMPrior with every default resolved (shifted coordinates)."""
+
+    alpha: jax.Array
+    mean: jax.Array
+    kappa: jax.Array
+    nu: jax.Array
+    scale: jax.Array
+
+
+def _resolve_prior(prior: GMMPrior, x, weights, shift, ctype: str, k: int, chunk_size: int) -> _Prior:
+    d = x.shape[1]
+    dt = x.dtype
+
+    def or_default(v, default):
+        return jnp.asarray(default if v is None else v, dt)
+
+    scale = prior.scale
+    if scale is None:
+        # Weighted covariance of the data about the shift (= the data mean).
+        def fold(acc, chunk, valid):
+            xc, wc = chunk[0] - shift, jnp.where(valid, chunk[1], 0.0)
+            return (acc[0] + (xc * wc[:, None]).T @ xc, acc[1] + jnp.sum(wc)), None
+
+        (cov, total), _ = scan_rows(fold, (jnp.zeros((d, d), dt), jnp.zeros((), dt)), (x, weights), chunk_size)
+        cov = cov / total
+        fac = (1.0 / k) ** (2.0 / d)
+        scale = fac * cov if ctype in ("full", "tied") else fac * jnp.trace(cov) / d
+    mean = jnp.zeros((d,), dt) if prior.mean is None else jnp.asarray(prior.mean, dt) - shift
+    return _Prior(
+        or_default(prior.weight_concentration, 1.0),
+        mean,
+        or_default(prior.shrinkage, 0.01),
+        or_default(prior.dof, d + 2.0),
+        jnp.asarray(scale, dt),
+    )
+
+
+def m_step(stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | None) -> GMMParams:
+    """Closed-form (MAP-)EM update; shifted coordinates in, shifted out."""
+    k, d = stats.sums.shape
+    dt = stats.sums.dtype
+    n = stats.resp
+    if prior is None:
+        # scikit-learn's guard against empty components.
+        nk = n + 10 * jnp.finfo(dt).eps
+        means = stats.sums / nk[:, None]
+        w_scatter = C.scatter(stats.second, n, means, ctype)
+        if ctype == "full":
+            cov = w_scatter / nk[:, None, None]
+        elif ctype == "tied":
+            cov = w_scatter / jnp.sum(nk)
+        elif ctype == "diag":
+            cov = w_scatter / nk[:, None]
+        else:
+            cov = jnp.mean(w_scatter, axis=1) / nk
+        weights = nk / jnp.sum(nk)
+    else:
+        has = n > 0
+        safe = jnp.where(has, n, 1.0)
+        xbar = jnp.where(has[:, None], stats.sums / safe[:, None], prior.mean[None])
+        means = (stats.sums + prior.kappa * prior.mean[None]) / (n + prior.kappa)[:, None]
+        w_scatter = C.scatter(stats.second, n, xbar, ctype)
+        dev = xbar - prior.mean[None]
+        shrink = prior.kappa * n / (prior.kappa + n)  # (k,)
+        if ctype == "full":
+            mean_term = shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
+            cov = (prior.scale[None] + w_scatter + mean_term) / (prior.nu + n + d + 2)[:, None, None]
+        elif ctype == "tied":
+            mean_term = (shrink[:, None] * dev).T @ dev
+            cov = (prior.scale + w_scatter + mean_term) / (prior.nu + jnp.sum(n) + k + d + 1)
+        elif ctype == "diag":
+            cov = (prior.scale + w_scatter + shrink[:, None] * dev**2) / (prior.nu + n + 3)[:, None]
+        else:
+            tr = jnp.sum(w_scatter, axis=1) + shrink * jnp.sum(dev**2, axis=1)
+            cov = (prior.scale + tr) / (prior.nu + (n + 1) * d + 2)
+        a = prior.alpha - 1.0
+        weights = jnp.maximum(n + a, 0.0) / jnp.maximum(jnp.sum(n) + k * a, jnp.finfo(dt).tiny)
+    cov = C.add_to_diagonal(C.symmetrize(cov, ctype), reg_covar, ctype)
+    return GMMParams(weights, means, cov, C.precisions_cholesky(cov, ctype), ctype)
+
+
+def _nearest_one_hot(centers):
+    def resp(xc):
+        # Data are already shifted; assign() takes a shift, give it zero.
+        labels, _ = _kmeans_assign(xc, jnp.zeros((xc.shape[1],), xc.dtype), centers, xc.shape[0])
+        return jax.nn.one_hot(labels, centers.shape[0], dtype=xc.dtype), jnp.zeros((xc.shape[0],), xc.dtype)
+
+    return resp
+
+
+def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
+    """Statistics of the initial responsibilities (scikit-learn's init_params)."""
+    if method == "random":
+
+        def resp(xc, ids):
+            u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i), (k,), dtype=xc.dtype))(ids)
+            return u / jnp.sum(u, axis=1, keepdims=True), jnp.zeros((xc.shape[0],), xc.dtype)
+
+        return accumulate(x, weights, shift, resp, ctype, k, chunk_size, with_ids=True)
+    if method == "kmeans":
+        centers, _ = _kmeans_fit(
+            key,
+            x,
+            weights,
+            shift,
+            jnp.zeros((), x.dtype),  # with tol 0 k-means stops when no label changes
+            None,
+            n_clusters=k,
+            init="k-means++",
+            max_iter=KMEANS_INIT_MAX_ITER,
+            chunk_size=chunk_size,
+        )
+    elif method == "k-means++":
+        centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size)
+    else:  # random_from_data
+        centers = random_points(key, x, shift, weights, k)
+    return accumulate(x, weights, shift, _nearest_one_hot(centers), ctype, k, chunk_size)
+
+
+def _collapsed(n: jax.Array, n_eff: jax.Array, total: jax.Array) -> jax.Array:
+    """Less than one average sample's worth of responsibility."""
+    return n * n_eff / total < 1.0
+
+
+def _fit_single(key, x, weights, shift, tol, reg_covar, prior, overrides, *, ctype, k, init, max_iter, chunk_size):
+    stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size)
+    params = m_step(stats0, ctype, reg_covar, prior)
+    w0, m0, p0 = overrides
+    if w0 is not None:
+        params = dataclasses.replace(params, weights=w0)
+    if m0 is not None:
+        params = dataclasses.replace(params, means=m0 - shift)
+    if p0 is not None:  # covariances, from the validated precisions_init
+        params = GMMParams.from_covariances(params.weights, params.means, p0, ctype)
+    total = jnp.sum(weights)
+
+    def step(params, prev):
+        stats = e_step(x, weights, shift, params, chunk_size)
+        new = m_step(stats, ctype, reg_covar, prior)
+        objective = stats.loglik / total
+        return new, objective, jnp.abs(objective - prev) < tol
+
+    return iterate(step, params, max_iter, x.dtype)
+
+
+def _final(x, weights, shift, params: GMMParams, chunk_size: int):
+    """Labels and mean log-likelihood at the final parameters."""
+
+    def per_row(xc):
+        lp = weighted_log_prob(xc - shift, params)
+        return jnp.argmax(lp, axis=1).astype(jnp.int32), logsumexp(lp, axis=1)
+
+    labels, lse = map_rows(per_row, x, chunk_size)
+    return labels, jnp.sum(jnp.where(weights > 0, weights * lse, 0.0)) / jnp.sum(weights)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size")
+)
+def _gmm(
+    key,
+    x,
+    weights,
+    tol,
+    reg_covar,
+    prior,
+    overrides,
+    *,
+    covariance_type,
+    n_components,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+):
+    ctype, k = covariance_type, n_components
+    shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
+    resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
+    fit = functools.partial(_fit_single, ctype=ctype, k=k, init=init, max_iter=max_iter, chunk_size=chunk_size)
+    if n_init == 1:
+        params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
+    else:
+        keys = jax.random.split(key, n_init)
+        all_params, all_info = jax.vmap(fit, in_axes=(0,) + (None,) * 7)(
+            keys, x, weights, shift, tol, reg_covar, resolved, overrides
+        )
+        final_ll = jax.vmap(lambda p: _final(x, weights, shift, p, chunk_size)[1])(all_params)
+        (params, info), _ = select_best((all_params, all_info), final_ll, minimize=False)
+    labels, ll = _final(x, weights, shift, params, chunk_size)
+    n_pos = jnp.sum(weights > 0).astype(x.dtype)
+    collapsed = _collapsed(params.weights * jnp.sum(weights), n_pos, jnp.sum(weights))
+    out = dataclasses.replace(params, means=params.means + shift)
+    leaves = jax.tree_util.tree_leaves(out)
+    nonfinite = ~(jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in leaves])) & jnp.isfinite(ll))
+    return GMMResult(out, labels, ll, info.n_iter, info.converged, info.history, nonfinite, collapsed)
+
+
+def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_batch: int = 1) -> int:
+    """Rows per chunk: the largest per-row block is k*d (full E-step) or d*d (full second moments)."""
+    width = {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}
+    return min(default_chunk_size(n, width[covariance_type], itemsize, n_batch), MAX_CHUNK_ROWS)
+
+
+def gmm(
+    key: jax.Array,
+    x: Any,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    init: str = "kmeans",
+    n_init: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    weights: Any = None,
+    prior: GMMPrior | bool | None = None,
+    weights_init: Any = None,
+    means_init: Any = None,
+    precisions_init: Any = None,
+    chunk_size: int | None = None,
+) -> GMMResult:
+    """Fit a Gaussian mixture by EM (MAP-EM with `prior`).
+
+    Args:
+      key: a JAX PRNG key, used by the initialisation.
+      x: (n_samples, n_features) data.
+      n_components: number of components k.
+      covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's shapes).
+      init: how initial responsibilities are made, as scikit-learn's `init_params`:
+        "kmeans" (jaxmix's k-means from k-means++, hard labels), "k-means++" and
+        "random_from_data" (seeds, then each sample to its nearest seed),
+        "random" (uniform random responsibilities). An M-step turns them into
+        parameters; `weights_init`, `means_init`, `precisions_init` then override.
+      n_init: restarts run as one vmap; the best finite final log-likelihood wins.
+      max_iter: most EM iterations per restart.
+      tol: stop when the mean log-likelihood changes by less than this (traced).
+      reg_covar: added to the diagonal of every covariance (traced), >= 0.
+      weights: (n_samples,) non-negative sample weights; 0 removes a row.
+      prior: None for maximum likelihood; True or a `GMMPrior` for MAP-EM with
+        a conjugate prior (defaults as in mclust's `priorControl`).
+      weights_init: (k,) initial mixing weights, positive, summing to 1.
+      means_init: (k, d) initial means.
+      precisions_init: initial precision matrices in the covariance type's shape
+        (scikit-learn's `precisions_init`), positive definite.
+      chunk_size: rows per block; default keeps blocks near 64 MiB.
+
+    Returns:
+      A `GMMResult`: `params` (a `GMMParams`), `labels`, `log_likelihood`,
+      `n_iter`, `converged`, `history`, `nonfinite`, `collapsed`.
+
+    Example:
+      >>> import jax, jaxmix
+      >>> x = jaxmix.datasets.load_faithful()
+      >>> g = jaxmix.gmm(jax.random.key(0), x, 2, n_init=3)
+      >>> g.params.covariances.shape, bool(g.converged)
+      ((2, 2, 2), True)
+    """
+    V.check_key(key)
+    x = V.check_data(x)
+    n, d = x.shape
+    w = V.check_weights(weights, n, x.dtype)
+    k = V.check_n_clusters(n_components, n, w, name="n_components")
+    if covariance_type not in C.COVARIANCE_TYPES:
+        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
+    if not isinstance(init, str) or init not in INIT_METHODS:
+        raise ValueError(
+            f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
+        )
+    n_init = V.check_positive_int(n_init, "n_init")
+    max_iter = V.check_positive_int(max_iter, "max_iter")
+    V.check_scalar(tol, "tol", nonnegative=True)
+    V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
+    overrides = (
+        None if weights_init is None else V.check_mixture_weights(weights_init, k, x.dtype),
+        None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),
+        None if precisions_init is None else V.check_precisions(precisions_init, covariance_type, k, d, x.dtype),
+    )
+    if prior is True:
+        prior = GMMPrior()
+    elif prior is False:
+        prior = None
+    if prior is not None:
+        prior = V.check_prior(prior, covariance_type, d, x.dtype)
+    chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
+    return _gmm(
+        key,
+        x,
+        w,
+        jnp.asarray(tol, x.dtype),
+        jnp.asarray(reg_covar, x.dtype),
+        prior,
+        overrides,
+        covariance_type=covariance_type,
+        n_components=k,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        chunk_size=min(chunk, n),
+    )

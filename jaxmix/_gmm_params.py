@@ -1,0 +1,80 @@
+"""Parameters and priors of a Gaussian mixture."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+
+from jaxmix._covariance import covariances_from_precisions_cholesky, precisions_cholesky
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class GMMParams:
+    """Fitted parameters, with scikit-learn's names and shapes.
+
+    A pytree (works under jit/vmap); `covariance_type` is static metadata,
+    because the shapes alone are ambiguous ("tied" (d, d) and "diag" (k, d)
+    coincide when k == d). A NamedTuple cannot carry a static string, hence a
+    registered frozen dataclass.
+    """
+
+    weights: jax.Array  # (k,) mixing proportions, sum to 1
+    means: jax.Array  # (k, d)
+    covariances: jax.Array  # full (k,d,d) | tied (d,d) | diag (k,d) | spherical (k,)
+    precisions_cholesky: jax.Array  # same shape as covariances
+    covariance_type: str = dataclasses.field(default="full", metadata={"static": True})
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[-2]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[-1]
+
+    @property
+    def precisions(self) -> jax.Array:
+        """Precision matrices (inverse covariances), same shape as `covariances`."""
+        u = self.precisions_cholesky
+        if self.covariance_type in ("full", "tied"):
+            return u @ u.swapaxes(-1, -2)
+        return u**2
+
+    @classmethod
+    def from_covariances(cls, weights, means, covariances, covariance_type: str = "full") -> GMMParams:
+        """Build parameters from covariances (the Cholesky factors are computed)."""
+        return cls(weights, means, covariances, precisions_cholesky(covariances, covariance_type), covariance_type)
+
+    @classmethod
+    def from_precisions_cholesky(cls, weights, means, prec_chol, covariance_type: str = "full") -> GMMParams:
+        return cls(
+            weights, means, covariances_from_precisions_cholesky(prec_chol, covariance_type), prec_chol, covariance_type
+        )
+
+
+class GMMPrior(NamedTuple):
+    """Conjugate prior for MAP-EM (Fraley and Raftery 2007; mclust's `priorControl`).
+
+    Dirichlet(`weight_concentration`) on the weights; on each component a
+    normal-inverse-Wishart: `mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage)`,
+    `Sigma_k ~ IW(dof, scale)` (for "diag" an inverse-gamma per feature, for
+    "spherical" one per component, for "tied" one shared Sigma). Any field
+    left None takes mclust's data-driven default: mean = the data mean,
+    shrinkage = 0.01, dof = d + 2, scale = cov(data) / k^(2/d) (its mean
+    diagonal for "diag"/"spherical"), weight_concentration = 1 (no prior on
+    the weights, as in mclust).
+
+    The M-step is the exact joint posterior mode, e.g. for "full"
+    `Sigma_k = (scale + W_k + shrinkage n_k/(n_k + shrinkage) (xbar_k - mean)(...)^T) / (dof + n_k + d + 2)`.
+    A component that loses all its points returns to the prior instead of
+    collapsing.
+    """
+
+    weight_concentration: jax.Array | float | None = None  # () Dirichlet alpha >= 1
+    mean: jax.Array | None = None  # (d,)
+    shrinkage: jax.Array | float | None = None  # () kappa >= 0
+    dof: jax.Array | float | None = None  # () nu > d - 1
+    scale: jax.Array | float | None = None  # (d, d) for full/tied, () for diag/spherical
