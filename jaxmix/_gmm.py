@@ -16,11 +16,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.scipy.special import logsumexp
 
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
-from jaxmix._chunks import MAX_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows
+from jaxmix._chunks import MAX_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams, GMMPrior
 from jaxmix._kmeans import _fit_single as _kmeans_fit
@@ -228,7 +229,52 @@ def _collapsed(n: jax.Array, n_eff: jax.Array, total: jax.Array) -> jax.Array:
     return n * n_eff / total < 1.0
 
 
-def _fit_single(key, x, weights, shift, tol, reg_covar, prior, overrides, *, ctype, k, init, max_iter, chunk_size):
+def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stats: GMMStats, chunk_size):
+    """Move collapsed components onto the worst-explained samples (inside jit).
+
+    A component holding less than one sample's worth of responsibility gets
+    its mean set to one of the samples with the lowest log-likelihood under
+    the parameters of this E-step, the average covariance of the live
+    components (the shared one for "tied") and a weight of 1/k before
+    renormalising, so that the next E-step gives it a real share. Runs a data pass only when some component collapsed: the pass
+    sits in a `while_loop` of at most one trip, which under `vmap` is skipped
+    when no member needs it.
+    """
+    k = params.means.shape[0]
+    ctype = params.covariance_type
+    total = jnp.sum(weights)
+    n_pos = jnp.sum(weights > 0).astype(x.dtype)
+    collapsed = _collapsed(stats.resp, n_pos, total)
+
+    def reseed(p: GMMParams) -> GMMParams:
+        def badness(chunk, valid):
+            xc, wc = chunk
+            lse = logsumexp(weighted_log_prob(xc - shift, params), axis=1)
+            return jnp.where(valid & (wc > 0), -lse, -jnp.inf)
+
+        _, worst = top_rows(badness, (x, weights), k, chunk_size)
+        rank = jnp.cumsum(collapsed) - 1  # the r-th collapsed component takes the r-th worst row
+        seeds = x[worst[jnp.clip(rank, 0, k - 1)]] - shift
+        means = jnp.where(collapsed[:, None], seeds, p.means)
+        w = jnp.where(collapsed, 1.0 / k, p.weights)
+        w = w / jnp.sum(w)
+        live = jnp.where(collapsed, 0.0, p.weights)
+        live = live / jnp.maximum(jnp.sum(live), jnp.finfo(x.dtype).tiny)
+        if ctype == "tied":
+            cov = p.covariances
+        else:
+            expand = (slice(None),) + (None,) * (p.covariances.ndim - 1)
+            typical = jnp.sum(live[expand] * p.covariances, axis=0)
+            cov = jnp.where(collapsed[expand], typical[None], p.covariances)
+        return GMMParams.from_covariances(w, means, cov, ctype)
+
+    new, _ = lax.while_loop(lambda s: s[1], lambda s: (reseed(s[0]), jnp.bool_(False)), (new, jnp.any(collapsed)))
+    return new, jnp.any(collapsed)
+
+
+def _fit_single(
+    key, x, weights, shift, tol, reg_covar, prior, overrides, *, ctype, k, init, max_iter, chunk_size, reinit
+):
     stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size)
     params = m_step(stats0, ctype, reg_covar, prior)
     w0, m0, p0 = overrides
@@ -243,8 +289,11 @@ def _fit_single(key, x, weights, shift, tol, reg_covar, prior, overrides, *, cty
     def step(params, prev):
         stats = e_step(x, weights, shift, params, chunk_size)
         new = m_step(stats, ctype, reg_covar, prior)
+        reseeded = jnp.bool_(False)
+        if reinit:
+            new, reseeded = _reseed_collapsed(x, weights, shift, params, new, stats, chunk_size)
         objective = stats.loglik / total
-        return new, objective, jnp.abs(objective - prev) < tol
+        return new, objective, (jnp.abs(objective - prev) < tol) & ~reseeded
 
     return iterate(step, params, max_iter, x.dtype)
 
@@ -261,7 +310,8 @@ def _final(x, weights, shift, params: GMMParams, chunk_size: int):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size")
+    jax.jit,
+    static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size", "reinit_collapsed"),
 )
 def _gmm(
     key,
@@ -278,11 +328,14 @@ def _gmm(
     n_init,
     max_iter,
     chunk_size,
+    reinit_collapsed,
 ):
     ctype, k = covariance_type, n_components
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
-    fit = functools.partial(_fit_single, ctype=ctype, k=k, init=init, max_iter=max_iter, chunk_size=chunk_size)
+    fit = functools.partial(
+        _fit_single, ctype=ctype, k=k, init=init, max_iter=max_iter, chunk_size=chunk_size, reinit=reinit_collapsed
+    )
     if n_init == 1:
         params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
     else:
@@ -323,6 +376,7 @@ def gmm(
     weights_init: Any = None,
     means_init: Any = None,
     precisions_init: Any = None,
+    reinit_collapsed: bool = False,
     chunk_size: int | None = None,
 ) -> GMMResult:
     """Fit a Gaussian mixture by EM (MAP-EM with `prior`).
@@ -348,6 +402,11 @@ def gmm(
       means_init: (k, d) initial means.
       precisions_init: initial precision matrices in the covariance type's shape
         (scikit-learn's `precisions_init`), positive definite.
+      reinit_collapsed: re-seed, inside the compiled loop, any component that
+        holds less than one sample's worth of weight, from the worst-explained
+        samples (the log-likelihood may then drop at that iteration). Whether
+        or not, collapsed components never produce NaN and are reported in
+        `collapsed`.
       chunk_size: rows per block; default keeps blocks near 64 MiB.
 
     Returns:
@@ -402,4 +461,5 @@ def gmm(
         n_init=n_init,
         max_iter=max_iter,
         chunk_size=min(chunk, n),
+        reinit_collapsed=bool(reinit_collapsed),
     )

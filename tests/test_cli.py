@@ -22,12 +22,15 @@ def test_demo_prints_summary_and_writes_png(tmp_path, capsys):
     out = tmp_path / "demo.png"
     assert cli.main(["demo", "--output", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Old Faithful" in text and "converged=True" in text
+    assert "Old Faithful" in text and text.count("converged=True") == 2
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     # The two clusters are the short and the long eruptions.
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
-    sizes = sorted(int(r[1]) for r in rows)
+    sizes = sorted(int(r[1]) for r in rows[:2])
     assert sizes == [98, 174]
+    # Mixture weights of Old Faithful's two components (about 0.36 and 0.64).
+    weights = sorted(float(r[1]) for r in rows[2:4])
+    np.testing.assert_allclose(weights, [0.356, 0.644], atol=0.01)
 
 
 def test_demo_rejects_bad_k(capsys):

@@ -44,3 +44,22 @@ def test_soft_kmeans_free_energy_never_increases(shape, seed, log_beta):
     assert np.all(np.isfinite(h)) and not bool(r.nonfinite)
     assert np.all(np.diff(h) <= 1e-4 * np.abs(h[0]) + 1e-6)
     np.testing.assert_allclose(np.asarray(r.weights).sum(), 1.0, rtol=1e-5)
+
+
+@given(
+    shape=st.tuples(st.sampled_from([12, 40]), st.sampled_from([1, 2]), st.sampled_from([1, 3])),
+    seed=st.integers(0, 2**16),
+    ct=st.sampled_from(["full", "tied", "diag", "spherical"]),
+)
+def test_gmm_log_likelihood_never_decreases(shape, seed, ct):
+    n, d, k = shape
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(size=(n // 2, d)), rng.normal(size=(n - n // 2, d)) * 0.5 + 3]).astype(np.float32)
+    with jax.enable_x64(True):  # float64 so that the test checks EM, not float32 round-off
+        r = jaxmix.gmm(
+            jax.random.key(seed), x.astype(np.float64), k, covariance_type=ct, reg_covar=0.0, max_iter=25, tol=0.0
+        )
+        h = np.asarray(r.history)
+        if bool(r.nonfinite):  # reg_covar=0 may legitimately hit a singular covariance
+            return
+        assert np.all(np.diff(h) >= -1e-9 * np.abs(h).max())
