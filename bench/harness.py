@@ -1,0 +1,289 @@
+"""Measuring machinery for bench/run.py: timing, memory, tables, chart, README.
+
+Kept apart from the workloads so that each workload reads as "what runs",
+and this file as "how it is measured".
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxmix
+
+Row = dict[str, Any]
+
+# Relative disagreement of final objectives above which a row is flagged.
+OBJECTIVE_RTOL = {"same-start": 1e-4, "own-start": 1e-2}
+
+
+class PeakRSS:
+    """Peak resident memory above the level at entry, sampled every 2 ms (Linux)."""
+
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self.peak = 0
+        self.base = 0
+        self._stop = threading.Event()
+
+    def _rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self.page
+        except OSError:  # not Linux: no sampling
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss() - self.base)
+            time.sleep(0.002)
+
+    def __enter__(self) -> PeakRSS:
+        self.base = self._rss()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, self._rss() - self.base)
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[dict[str, Any], Any]:
+    """One warm-up call, then `repeats` timed calls.
+
+    Returns the median, min and max wall time of the timed calls, the
+    warm-up time (`first_s`: for jaxmix it includes tracing and compiling),
+    the peak resident memory added over all calls, and the last output.
+    """
+    times = []
+    with PeakRSS() as mem:  # the warm-up included: later calls reuse freed memory
+        t = time.perf_counter()
+        fn()
+        first = time.perf_counter() - t
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t)
+    stats: dict[str, Any] = {
+        "median_s": float(np.median(times)),
+        "min_s": float(np.min(times)),
+        "max_s": float(np.max(times)),
+        "first_s": first,
+        "peak_mib": mem.peak / 2**20,
+    }
+    return stats, out
+
+
+def measure(
+    workload: str,
+    library: str,
+    fn: Callable[[], Any],
+    repeats: int,
+    n_iter: Callable[[Any], int],
+    objective: Callable[[Any], float],
+    *,
+    compiled: bool = False,
+    program: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
+    data_bytes: int | None = None,
+    **extra: Any,
+) -> Row:
+    """Time `fn`, then read its iteration count and final objective (untimed).
+
+    `program=(f, args)`: a jittable function and its arguments doing the same
+    work; its compiled memory analysis replaces the RSS sample (XLA reuses
+    freed buffers, so RSS after a warm-up says little): peak = temporaries +
+    outputs, and, with `data_bytes`, (arguments + temporaries + outputs) / data.
+    """
+    stats, out = timed(fn, repeats)
+    if program is not None:
+        f, args = program
+        mem = jax.jit(f).lower(*args).compile().memory_analysis()
+        added = mem.temp_size_in_bytes + mem.output_size_in_bytes
+        stats["peak_mib"] = added / 2**20
+        stats["memory_source"] = "xla"
+        if data_bytes:
+            extra["memory_over_data"] = (mem.argument_size_in_bytes + added) / data_bytes
+    iters = int(n_iter(out))
+    row: Row = {"workload": workload, "library": library, **stats, "n_iter": iters}
+    row["per_iter_s"] = stats["median_s"] / max(iters, 1)
+    row["objective"] = float(objective(out))
+    if compiled:
+        row["compile_s"] = max(0.0, stats["first_s"] - stats["median_s"])
+    row.update(extra)
+    return row
+
+
+def peer(workload: str, library: str, body: Callable[[], Row]) -> Row:
+    """Run a peer's measurement; a missing optional package is a skipped row."""
+    try:
+        return body()
+    except ImportError as e:
+        return {"workload": workload, "library": library, "skipped": f"not installed ({e.name})"}
+
+
+def blobs(seed: int, n: int, d: int, k: int) -> np.ndarray:
+    """float32 Gaussian blobs around k centres drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(k, d)).astype(np.float32)
+    x = centres[rng.integers(0, k, size=n)]
+    x += rng.normal(size=(n, d)).astype(np.float32)
+    return x
+
+
+def inertia(x: jax.Array, centers: Any) -> float:
+    """Exact k-means objective of centres on x (jaxmix's own reduction, untimed)."""
+    c = jnp.asarray(centers, x.dtype)
+    labels = jaxmix.kmeans_predict(c, x)
+    return float(jnp.sum((x - c[labels]) ** 2))
+
+
+def gemm_seconds(n: int, d: int, k: int, repeats: int) -> float:
+    """The machine's limit for one Lloyd iteration: the float32 distance GEMM.
+
+    `min(x @ c.T)` over the clusters, on random data of the workload's shape:
+    the reduction keeps XLA from writing the (n, k) product, so this is the
+    GEMM alone (2 n k d flops).
+    """
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(n, d)).astype(np.float32))
+    c = jnp.asarray(rng.normal(size=(k, d)).astype(np.float32))
+    f = jax.jit(lambda x, c: jnp.min(x @ c.T, axis=1))
+    stats, _ = timed(lambda: jax.block_until_ready(f(x, c)), repeats)
+    return stats["median_s"]
+
+
+def device_name() -> str:
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        return f"{dev.platform}-{dev.device_kind}".replace(" ", "_")
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            found = re.search(r"model name\s*:\s*(.+)", f.read())
+            model = found.group(1) if found else model
+    except OSError:
+        pass
+    return f"cpu-{os.cpu_count()}core-{model}".replace(" ", "_")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "jax": jax.__version__, "jaxmix": jaxmix.__version__}
+    for dist in ("scikit-learn", "faiss-cpu", "gmmx", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def flag_objectives(rows: list[Row]) -> None:
+    """Mark peers whose final objective differs from jaxmix's beyond the stated tolerance."""
+    for w in dict.fromkeys(r["workload"] for r in rows):
+        group = [r for r in rows if r["workload"] == w and "skipped" not in r]
+        ours = next((r for r in group if r["library"] == "jaxmix"), None)
+        if ours is None:
+            continue
+        for r in group:
+            tol = OBJECTIVE_RTOL[r.get("start", "same-start")]
+            gap = abs(r["objective"] - ours["objective"]) / max(abs(ours["objective"]), 1e-30)
+            r["objective_rtol"] = tol
+            r["objective_flag"] = bool(gap > tol)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| workload | library | median s | min s | max s | s / iter | jaxmix / peer | compile s | peak MiB | objective | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w in dict.fromkeys(r["workload"] for r in rows):
+        group = [r for r in rows if r["workload"] == w]
+        ours = next((r for r in group if r["library"] == "jaxmix" and "skipped" not in r), None)
+        for r in group:
+            if "skipped" in r:
+                lines.append(f"| {w} | {r['library']} | skipped: {r['skipped']} | | | | | | | | |")
+                continue
+            ratio = "" if ours is None or r is ours else f"{ours['median_s'] / r['median_s']:.3f}"
+            comp = f"{r['compile_s']:.2f}" if "compile_s" in r else ""
+            notes = []
+            if r.get("objective_flag"):
+                notes.append(f"**objective differs > {r['objective_rtol']:g}**")
+            if "roofline_fraction" in r:
+                notes.append(f"{100 * r['roofline_fraction']:.0f}% of GEMM roofline")
+            if "memory_over_data" in r:
+                notes.append(f"peak (data + XLA buffers) = {r['memory_over_data']:.2f}x data")
+            if r.get("note"):
+                notes.append(r["note"])
+            mib = f"{r['peak_mib']:.0f}{' (xla)' if r.get('memory_source') == 'xla' else ''}"
+            lines.append(
+                f"| {w} | {r['library']} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | "
+                f"{r['per_iter_s']:.4f} | {ratio} | {comp} | {mib} | {r['objective']:.6g} | "
+                f"{'; '.join(notes)} |"
+            )
+    return "\n".join(lines)
+
+
+def chart(rows: list[Row], path: Path, title: str) -> bool:
+    """Bar chart of jaxmix / peer time ratios (log scale); False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    labels, ratios = [], []
+    for w in dict.fromkeys(r["workload"] for r in rows):
+        group = [r for r in rows if r["workload"] == w and "skipped" not in r]
+        ours = next((r for r in group if r["library"] == "jaxmix"), None)
+        for r in group:
+            if ours is not None and r is not ours:
+                labels.append(f"{w}\nvs {r['library']}")
+                ratios.append(ours["median_s"] / r["median_s"])
+    if not ratios:
+        return False
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(ratios)), 3.6), dpi=110)
+    colours = ["tab:green" if v < 1 else "tab:red" for v in ratios]
+    ax.bar(range(len(ratios)), ratios, color=colours)
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(ratios)), labels, fontsize=7)
+    ax.set_ylabel("time jaxmix / peer (lower is better)")
+    ax.set_title(title, fontsize=9)
+    for i, v in enumerate(ratios):
+        ax.text(i, v, f"{v:.2f}", ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+README_START = "<!-- bench:start (written by bench/run.py; do not edit by hand) -->"
+README_END = "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, header: str, md: str, chart_rel: str | None) -> bool:
+    """Replace the Performance block of the README between its markers."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    body = f"{header}\n\n{md}\n"
+    if chart_rel:
+        body += f"\n![jaxmix / peer time ratios]({chart_rel})\n"
+    start = text.index(README_START) + len(README_START)
+    end = text.index(README_END)
+    readme.write_text(text[:start] + "\n" + body + text[end:])
+    return True
