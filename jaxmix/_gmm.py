@@ -420,20 +420,25 @@ def gmm(
       >>> g.params.covariances.shape, bool(g.converged)
       ((2, 2, 2), True)
     """
-    V.check_key(key)
-    x = V.check_data(x)
+    a = V.check_fit_args(
+        key,
+        x,
+        n_components,
+        weights=weights,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        chunk_size=chunk_size,
+        name="n_components",
+    )
+    x, w, k, n_init, max_iter = a.x, a.weights, a.n_clusters, a.n_init, a.max_iter
     n, d = x.shape
-    w = V.check_weights(weights, n, x.dtype)
-    k = V.check_n_clusters(n_components, n, w, name="n_components")
     if covariance_type not in C.COVARIANCE_TYPES:
         raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
     if not isinstance(init, str) or init not in INIT_METHODS:
         raise ValueError(
             f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
         )
-    n_init = V.check_positive_int(n_init, "n_init")
-    max_iter = V.check_positive_int(max_iter, "max_iter")
-    V.check_scalar(tol, "tol", nonnegative=True)
     V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
     overrides = (
         None if weights_init is None else V.check_mixture_weights(weights_init, k, x.dtype),
@@ -446,7 +451,7 @@ def gmm(
         prior = None
     if prior is not None:
         prior = V.check_prior(prior, covariance_type, d, x.dtype)
-    chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
+    chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
     return _gmm(
         key,
         x,

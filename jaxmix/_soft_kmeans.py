@@ -189,30 +189,25 @@ def soft_kmeans(
       >>> r.weights.shape, bool(r.history[1] <= r.history[0])
       ((2,), True)
     """
-    V.check_key(key)
-    x = V.check_data(x)
-    n, d = x.shape
-    w = V.check_weights(weights, n, x.dtype)
-    k = V.check_n_clusters(n_clusters, n, w)
-    n_init = V.check_positive_int(n_init, "n_init")
-    max_iter = V.check_positive_int(max_iter, "max_iter")
-    V.check_scalar(tol, "tol", nonnegative=True)
+    a = V.check_fit_args(
+        key, x, n_clusters, weights=weights, n_init=n_init, max_iter=max_iter, tol=tol, chunk_size=chunk_size
+    )
     V.check_scalar(beta, "beta", positive=True)
-    chunk = V.check_chunk_size(chunk_size)
-    init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, n_init)
-    if chunk is None:
-        chunk = default_chunk_size(n, k, x.dtype.itemsize, n_init)
+    x, k = a.x, a.n_clusters
+    n, d = x.shape
+    init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
+    chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
     return _soft_kmeans(
         key,
         x,
-        w,
+        a.weights,
         init_centers,
         jnp.asarray(beta, x.dtype),
         jnp.asarray(tol, x.dtype),
         n_clusters=k,
         init=method,
         n_init=n_init,
-        max_iter=max_iter,
+        max_iter=a.max_iter,
         chunk_size=min(chunk, n),
     )
 

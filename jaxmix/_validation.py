@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -302,3 +302,42 @@ def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "para
         arrays[field] = a
     check_finite(means, f"{name}.means")
     return GMMParams(w, means, arrays["covariances"], arrays["precisions_cholesky"], ct)
+
+
+class FitArgs(NamedTuple):
+    """The arguments every fit shares, checked."""
+
+    x: jax.Array  # (n, d) float
+    weights: jax.Array  # (n,)
+    n_clusters: int
+    n_init: int
+    max_iter: int
+    chunk_size: int | None  # None: the caller picks its default
+
+
+def check_fit_args(
+    key: Any,
+    x: Any,
+    n_clusters: Any,
+    *,
+    weights: Any,
+    n_init: Any,
+    max_iter: Any,
+    tol: Any,
+    chunk_size: Any,
+    name: str = "n_clusters",
+) -> FitArgs:
+    """Check what kmeans, soft_kmeans and gmm have in common."""
+    check_key(key)
+    x = check_data(x)
+    w = check_weights(weights, x.shape[0], x.dtype)
+    k = check_n_clusters(n_clusters, x.shape[0], w, name=name)
+    check_scalar(tol, "tol", nonnegative=True)
+    return FitArgs(
+        x,
+        w,
+        k,
+        check_positive_int(n_init, "n_init"),
+        check_positive_int(max_iter, "max_iter"),
+        check_chunk_size(chunk_size),
+    )
