@@ -30,14 +30,18 @@ def _centred(params: GMMParams) -> tuple[GMMParams, jax.Array]:
     return dataclasses.replace(params, means=params.means - s), s
 
 
-@functools.partial(jax.jit, static_argnames=("chunk_size",))
-def _log_prob_parts(params: GMMParams, x: jax.Array, *, chunk_size: int):
+@functools.partial(jax.jit, static_argnames=("what", "chunk_size"))
+def _per_row(params: GMMParams, x: jax.Array, *, what: str, chunk_size: int):
+    """Per-row results, chunk by chunk; only "proba" builds an (n, k) array."""
     p, s = _centred(params)
 
     def rows(xc):
         lp = weighted_log_prob(xc - s, p)
-        lse = logsumexp(lp, axis=1)
-        return lse, lp - lse[:, None]
+        if what == "log_prob":
+            return logsumexp(lp, axis=1)
+        if what == "predict":
+            return jnp.argmax(lp, axis=1).astype(jnp.int32)
+        return jnp.exp(lp - logsumexp(lp, axis=1, keepdims=True))
 
     return map_rows(rows, x, chunk_size)
 
@@ -82,19 +86,19 @@ def log_prob(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax
       (3,)
     """
     params, x, chunk = _prepare(params, x, chunk_size)
-    return _log_prob_parts(params, x, chunk_size=chunk)[0]
+    return _per_row(params, x, what="log_prob", chunk_size=chunk)
 
 
 def predict_proba(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Responsibilities `p(component k | x_i)`, (n_samples, k); rows sum to 1."""
     params, x, chunk = _prepare(params, x, chunk_size)
-    return jnp.exp(_log_prob_parts(params, x, chunk_size=chunk)[1])
+    return _per_row(params, x, what="proba", chunk_size=chunk)
 
 
 def predict(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Most responsible component of each sample, (n_samples,) int32."""
     params, x, chunk = _prepare(params, x, chunk_size)
-    return jnp.argmax(_log_prob_parts(params, x, chunk_size=chunk)[1], axis=1).astype(jnp.int32)
+    return _per_row(params, x, what="predict", chunk_size=chunk)
 
 
 def score(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
