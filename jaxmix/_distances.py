@@ -45,3 +45,12 @@ def min_argmin(d: jax.Array) -> tuple[jax.Array, jax.Array]:
     i = jnp.min(jnp.where(d == m[..., None], idx, k), axis=-1)
     # A row of NaN has no minimum; keep the index in range.
     return m, jnp.minimum(i, k - 1)
+
+
+def log_probabilities(p: jax.Array) -> jax.Array:
+    """log p with exact zeros mapped to -inf (no NaN, no warning under jit).
+
+    A cluster or component whose probability reached 0 stays at 0; the
+    logsumexp over the others keeps every row finite.
+    """
+    return jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)), -jnp.inf)

@@ -22,6 +22,7 @@ from jax.scipy.special import logsumexp
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import MAX_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
+from jaxmix._distances import log_probabilities
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams, GMMPrior
 from jaxmix._kmeans import _fit_single as _kmeans_fit
@@ -63,14 +64,10 @@ def _zero_stats(ctype: str, k: int, d: int, dtype: Any) -> GMMStats:
     )
 
 
-def _log_weights(w: jax.Array) -> jax.Array:
-    return jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), -jnp.inf)
-
-
 def weighted_log_prob(xc: jax.Array, params: GMMParams) -> jax.Array:
     """log pi_k + log N(x; mu_k, Sigma_k), (c, d) -> (c, k); x and means in the same coordinates."""
     lg = C.log_gaussian(xc, params.means, params.precisions_cholesky, params.covariance_type)
-    return lg + _log_weights(params.weights)[None]
+    return lg + log_probabilities(params.weights)[None]
 
 
 def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, with_ids: bool = False) -> GMMStats:
@@ -189,7 +186,7 @@ def m_step(stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | No
 def _nearest_one_hot(centers):
     def resp(xc):
         # Data are already shifted; assign() takes a shift, give it zero.
-        labels, _ = _kmeans_assign(xc, jnp.zeros((xc.shape[1],), xc.dtype), centers, xc.shape[0])
+        labels, _ = _kmeans_assign(xc, jnp.zeros((xc.shape[1],), xc.dtype), centers, xc.shape[0], exact=False)
         return jax.nn.one_hot(labels, centers.shape[0], dtype=xc.dtype), jnp.zeros((xc.shape[0],), xc.dtype)
 
     return resp

@@ -143,10 +143,16 @@ def _relocate_empty(
     return stats
 
 
-def assign(x: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int) -> tuple[jax.Array, jax.Array]:
-    """Labels (n,) and squared distances to the nearest centre (n,)."""
+def assign(
+    x: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int, exact: bool = True
+) -> tuple[jax.Array, jax.Array]:
+    """Labels (n,) and squared distances to the nearest centre (n,).
+
+    `exact=False` when only the labels are used: it skips the gather that
+    makes the distances exact.
+    """
     cc = sq_norms(centers)
-    return map_rows(lambda xc: _nearest(xc - shift, centers, cc, exact=True), x, chunk_size)
+    return map_rows(lambda xc: _nearest(xc - shift, centers, cc, exact=exact), x, chunk_size)
 
 
 def _fit_single(key, x, weights, shift, tol_abs, init_centers, *, n_clusters, init, max_iter, chunk_size):
@@ -257,7 +263,7 @@ def kmeans(
 @functools.partial(jax.jit, static_argnames=("chunk_size",))
 def _predict(centers, x, *, chunk_size):
     shift = jnp.mean(centers, axis=0)
-    labels, _ = assign(x, shift, centers - shift, chunk_size)
+    labels, _ = assign(x, shift, centers - shift, chunk_size, exact=False)
     return labels
 
 

@@ -19,7 +19,8 @@ from jax.scipy.special import logsumexp
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
-from jaxmix._gmm import _log_weights, gmm_chunk_size, weighted_log_prob
+from jaxmix._distances import log_probabilities
+from jaxmix._gmm import gmm_chunk_size, weighted_log_prob
 from jaxmix._gmm_params import GMMParams
 
 
@@ -155,7 +156,7 @@ def icl(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Arra
 def _sample(key, params: GMMParams, *, n_samples: int):
     d = params.means.shape[1]
     kc, kz = jax.random.split(key)
-    labels = jax.random.categorical(kc, _log_weights(params.weights), shape=(n_samples,))
+    labels = jax.random.categorical(kc, log_probabilities(params.weights), shape=(n_samples,))
     z = jax.random.normal(kz, (n_samples, d), dtype=params.means.dtype)
     ct = params.covariance_type
     if ct == "full":

@@ -24,7 +24,7 @@ from jax.scipy.special import logsumexp
 
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
-from jaxmix._distances import partial_sq_distances, sq_norms
+from jaxmix._distances import log_probabilities, partial_sq_distances, sq_norms
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._seeding import initial_centers
 
@@ -58,12 +58,6 @@ def _logits(xc: jax.Array, centers: jax.Array, centers_sq: jax.Array, log_pi: ja
     return log_pi[None, :] - beta * d
 
 
-def _log_pi(pi: jax.Array) -> jax.Array:
-    # A cluster whose probability reached exactly 0 stays at 0 (-inf logit);
-    # logsumexp still has the other clusters, so no NaN follows.
-    return jnp.where(pi > 0, jnp.log(jnp.where(pi > 0, pi, 1.0)), -jnp.inf)
-
-
 def e_step(
     x: jax.Array,
     weights: jax.Array,
@@ -76,7 +70,7 @@ def e_step(
     """Soft responsibilities and their statistics, chunk by chunk."""
     k, d = centers.shape
     cc = sq_norms(centers)
-    log_pi = _log_pi(pi)
+    log_pi = log_probabilities(pi)
 
     def fold(acc: SoftKMeansStats, chunk, valid):
         xc, wc = chunk
@@ -133,7 +127,7 @@ def _soft_kmeans(key, x, weights, init_centers, beta, tol, *, n_clusters, init, 
         ((centers, pi), info), _ = select_best((params, infos), final)
     objective = e_step(x, weights, shift, centers, pi, beta, chunk_size).objective
     cc = sq_norms(centers)
-    log_pi = _log_pi(pi)
+    log_pi = log_probabilities(pi)
     labels = map_rows(
         lambda xc: jnp.argmax(_logits(xc - shift, centers, cc, log_pi, beta), axis=1).astype(jnp.int32), x, chunk_size
     )
@@ -217,7 +211,7 @@ def _predict_proba(centers, pi, beta, x, *, chunk_size):
     shift = jnp.mean(centers, axis=0)
     c = centers - shift
     cc = sq_norms(c)
-    log_pi = _log_pi(pi)
+    log_pi = log_probabilities(pi)
 
     def proba(xc):
         logits = _logits(xc - shift, c, cc, log_pi, beta)
