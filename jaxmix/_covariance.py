@@ -95,17 +95,22 @@ def log_gaussian(xc: jax.Array, means: jax.Array, prec_chol: jax.Array, covarian
 def second_moments(xc: jax.Array, r: jax.Array, wc: jax.Array, covariance_type: str) -> jax.Array:
     """The chunk's contribution to the second-moment statistic.
 
-    full: (k, d, d) sum_i r_ik x_i x_i^T (one GEMM `r^T @ (x (x) x)`);
-    tied: (d, d) sum_i w_i x_i x_i^T; diag and spherical: (k, d) sum_i r_ik x_i^2.
-    `r` already includes the sample weights.
+    full: (k, d, d) sum_i r_ik x_i x_i^T; tied: (d, d) sum_i w_i x_i x_i^T;
+    diag and spherical: (k, d) sum_i r_ik x_i^2. `r` already includes the
+    sample weights.
+
+    Every product contracts over the rows with the small (d-wide) operand on
+    the left, `x^T @ Z`: on XLA:CPU this orientation ran ~4x faster than
+    `r^T @ (x (x) x)` for the same flops (bench/, W4).
     """
     c, d = xc.shape
     if covariance_type == "full":
-        outer = (xc[:, :, None] * xc[:, None, :]).reshape(c, d * d)
-        return (r.T @ outer).reshape(-1, d, d)
+        k = r.shape[1]
+        z = (r[:, :, None] * xc[:, None, :]).reshape(c, k * d)
+        return jnp.transpose((xc.T @ z).reshape(d, k, d), (1, 0, 2))
     if covariance_type == "tied":
-        return (xc * wc[:, None]).T @ xc
-    return r.T @ (xc * xc)
+        return xc.T @ (xc * wc[:, None])
+    return ((xc * xc).T @ r).T
 
 
 def zero_second_moments(covariance_type: str, k: int, d: int, dtype) -> jax.Array:

@@ -54,3 +54,21 @@ def log_probabilities(p: jax.Array) -> jax.Array:
     logsumexp over the others keeps every row finite.
     """
     return jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)), -jnp.inf)
+
+
+def responsibilities(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Softmax over the last axis and its log-normaliser, with one `exp` per entry.
+
+    `jax.nn.softmax` after `logsumexp` exponentiates every entry twice; on
+    XLA:CPU the exps are a visible share of an E-step. Rows whose logits
+    are all -inf give zeros and -inf (no NaN).
+
+    Returns:
+      `(r, lse)`: r (..., k) sums to 1 along the last axis; lse (...,).
+    """
+    m = jnp.max(logits, axis=-1, keepdims=True)
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    e = jnp.exp(logits - m)
+    s = jnp.sum(e, axis=-1, keepdims=True)
+    r = e / jnp.where(s > 0, s, 1.0)
+    return r, (jnp.log(s) + m)[..., 0]

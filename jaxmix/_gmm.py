@@ -21,16 +21,18 @@ from jax.scipy.special import logsumexp
 
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
-from jaxmix._chunks import MAX_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
-from jaxmix._distances import log_probabilities
+from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
+from jaxmix._distances import log_probabilities, responsibilities
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams, GMMPrior
 from jaxmix._kmeans import _fit_single as _kmeans_fit
 from jaxmix._kmeans import assign as _kmeans_assign
+from jaxmix._kmeans import choose_algorithm as _kmeans_algorithm
 from jaxmix._seeding import kmeans_plusplus, random_points
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 KMEANS_INIT_MAX_ITER = 100
+GMM_BLOCK_BYTES = 4 * 2**20
 
 
 class GMMResult(NamedTuple):
@@ -81,7 +83,7 @@ def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, 
         r = r * wc[:, None]
         return GMMStats(
             acc.resp + jnp.sum(r, axis=0),
-            acc.sums + r.T @ xc,
+            acc.sums + (xc.T @ r).T,  # x^T @ r: the fast orientation on XLA:CPU
             acc.second + C.second_moments(xc, r, wc, ctype),
             acc.loglik + jnp.sum(jnp.where(wc > 0, wc * lp, 0.0)),
         ), None
@@ -94,9 +96,7 @@ def e_step(x, weights, shift, params: GMMParams, chunk_size: int) -> GMMStats:
     """Soft responsibilities under `params` (means in shifted coordinates)."""
 
     def resp(xc):
-        lp = weighted_log_prob(xc, params)
-        lse = logsumexp(lp, axis=1)
-        return jnp.exp(lp - lse[:, None]), lse
+        return responsibilities(weighted_log_prob(xc, params))
 
     return accumulate(x, weights, shift, resp, params.covariance_type, params.means.shape[0], chunk_size)
 
@@ -202,7 +202,7 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
 
         return accumulate(x, weights, shift, resp, ctype, k, chunk_size, with_ids=True)
     if method == "kmeans":
-        centers, _ = _kmeans_fit(
+        (centers, _, _), _ = _kmeans_fit(
             key,
             x,
             weights,
@@ -213,6 +213,7 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
             init="k-means++",
             max_iter=KMEANS_INIT_MAX_ITER,
             chunk_size=chunk_size,
+            algorithm=_kmeans_algorithm("auto", x.shape[0], k, chunk_size),
         )
     elif method == "k-means++":
         centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size)
@@ -272,15 +273,20 @@ def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stat
 def _fit_single(
     key, x, weights, shift, tol, reg_covar, prior, overrides, *, ctype, k, init, max_iter, chunk_size, reinit
 ):
-    stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size)
-    params = m_step(stats0, ctype, reg_covar, prior)
     w0, m0, p0 = overrides
-    if w0 is not None:
-        params = dataclasses.replace(params, weights=w0)
-    if m0 is not None:
-        params = dataclasses.replace(params, means=m0 - shift)
-    if p0 is not None:  # covariances, from the validated precisions_init
-        params = GMMParams.from_covariances(params.weights, params.means, p0, ctype)
+    if w0 is not None and m0 is not None and p0 is not None:
+        # Everything given: no initial responsibilities to compute (p0 holds
+        # the covariances of the validated precisions_init).
+        params = GMMParams.from_covariances(w0, m0 - shift, p0, ctype)
+    else:
+        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size)
+        params = m_step(stats0, ctype, reg_covar, prior)
+        if w0 is not None:
+            params = dataclasses.replace(params, weights=w0)
+        if m0 is not None:
+            params = dataclasses.replace(params, means=m0 - shift)
+        if p0 is not None:
+            params = GMMParams.from_covariances(params.weights, params.means, p0, ctype)
     total = jnp.sum(weights)
 
     def step(params, prev):
@@ -352,9 +358,14 @@ def _gmm(
 
 
 def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_batch: int = 1) -> int:
-    """Rows per chunk: the largest per-row block is k*d (full E-step) or d*d (full second moments)."""
+    """Rows per chunk: the widest per-row block is k*d (full E-step) or d*d (full second moments).
+
+    Blocks are kept near 4 MiB: on XLA:CPU an E-step with blocks of 4k-8k
+    rows ran ~15% faster than with 16k (W4: 200,000 x 16, k = 16).
+    """
     width = {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}
-    return min(default_chunk_size(n, width[covariance_type], itemsize, n_batch), MAX_CHUNK_ROWS)
+    rows = GMM_BLOCK_BYTES // max(1, width[covariance_type] * itemsize * n_batch)
+    return min(default_chunk_size(n, width[covariance_type], itemsize, n_batch), max(MIN_CHUNK_ROWS, rows))
 
 
 def gmm(

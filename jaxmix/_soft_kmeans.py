@@ -24,7 +24,7 @@ from jax.scipy.special import logsumexp
 
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
-from jaxmix._distances import log_probabilities, partial_sq_distances, sq_norms
+from jaxmix._distances import log_probabilities, partial_sq_distances, responsibilities, sq_norms
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._seeding import initial_centers
 
@@ -77,11 +77,11 @@ def e_step(
         xc = xc - shift
         wc = jnp.where(valid, wc, 0.0)
         logits = _logits(xc, centers, cc, log_pi, beta)
-        lse = logsumexp(logits, axis=1)
-        r = jnp.exp(logits - lse[:, None]) * wc[:, None]
+        r, lse = responsibilities(logits)
+        r = r * wc[:, None]
         return SoftKMeansStats(
             acc.resp + jnp.sum(r, axis=0),
-            acc.sums + r.T @ xc,
+            acc.sums + (xc.T @ r).T,
             acc.objective - jnp.sum(wc * lse) / beta,
         ), None
 

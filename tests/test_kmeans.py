@@ -8,7 +8,7 @@ from conftest import make_blobs
 from sklearn.cluster import KMeans
 
 import jaxmix
-from jaxmix import _kmeans
+from jaxmix import _bounds, _kmeans
 
 KEY = jax.random.key(0)
 TOY = np.array([[0, 0], [0.5, 0], [0.5, 1], [1, 1]], dtype=np.float32)
@@ -199,7 +199,8 @@ def test_chunk_size_does_not_change_the_fit(blobs, chunk_size):
     np.testing.assert_allclose(r.inertia, ref.inertia, rtol=1e-5)
 
 
-def test_no_n_by_k_array_in_compiled_program():
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_no_n_by_k_array_in_compiled_program(algorithm):
     n, k, chunk = 3000, 7, 128
     x = jnp.zeros((n, 2))
     hlo = _kmeans._kmeans.lower(
@@ -213,6 +214,7 @@ def test_no_n_by_k_array_in_compiled_program():
         n_init=1,
         max_iter=5,
         chunk_size=chunk,
+        algorithm=algorithm,
     ).as_text()
     assert f"tensor<{chunk}x{k}x" in hlo  # the chunked block is there...
     assert f"tensor<{n}x{k}x" not in hlo  # ...and the full (n, k) matrix is not
@@ -281,3 +283,61 @@ def test_raw_uint32_key_accepted(blobs):
     x, _ = blobs
     a = jaxmix.kmeans(jax.random.PRNGKey(0), x, 3)
     assert a.centers.shape == (3, 2)
+
+
+@pytest.mark.parametrize(("init", "n_init", "weighted"), [("random", 1, False), ("k-means++", 3, True)])
+def test_hamerly_equals_lloyd(init, n_init, weighted):
+    # Bounds only skip rows whose label is certain; every other row gets the
+    # dense formula, so both algorithms take the same path to the same fit.
+    # The statistics are updated incrementally, hence float (not bitwise)
+    # agreement of the centres.
+    x, _ = make_blobs(7, n=6000, d=6, k=10, spread=2.5)
+    w = np.random.default_rng(1).uniform(0.0, 2.0, len(x)) if weighted else None
+    kw = dict(init=init, n_init=n_init, weights=w, tol=0.0, chunk_size=1000)
+    dense = jaxmix.kmeans(KEY, x, 10, algorithm="lloyd", **kw)
+    bounded = jaxmix.kmeans(KEY, x, 10, algorithm="hamerly", **kw)
+    assert int(dense.n_iter) > 3 and bool(dense.converged) and bool(bounded.converged)
+    np.testing.assert_array_equal(bounded.labels, dense.labels)
+    assert int(bounded.n_iter) == int(dense.n_iter)
+    np.testing.assert_allclose(bounded.centers, dense.centers, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(bounded.inertia, dense.inertia, rtol=1e-5)
+    np.testing.assert_allclose(bounded.history, dense.history, rtol=1e-4)
+
+
+def test_hamerly_bounds_and_statistics():
+    x, _ = make_blobs(8, n=4000, d=4, k=8, spread=1.0)
+    x = jnp.asarray(x)
+    w = jnp.ones(len(x))
+    c = x[:8]
+    shift = jnp.zeros(4)
+    b, stats = _bounds.assign(x, w, shift, c, _bounds.unknown_bounds(len(x), jnp.float32), 500)
+    dense = _kmeans.e_step(x, w, shift, c, 500)
+    np.testing.assert_array_equal(b.labels, _kmeans.assign(x, shift, c, 500)[0])
+    np.testing.assert_allclose(stats.counts, dense.counts)
+    np.testing.assert_allclose(stats.sums, dense.sums, rtol=1e-5, atol=1e-3)
+    # Bounds bracket the true distances.
+    true = np.sqrt(((np.asarray(x)[:, None] - np.asarray(c)[None]) ** 2).sum(-1))
+    own = true[np.arange(len(x)), np.asarray(b.labels)]
+    other = np.where(np.arange(8)[None] == np.asarray(b.labels)[:, None], np.inf, true).min(1)
+    assert np.all(np.asarray(b.upper) >= own * (1 - 1e-6)) and np.all(np.asarray(b.lower) <= other * (1 + 1e-6))
+    # Centres that do not move: almost no row needs work, nothing changes.
+    moved = _bounds.move(b, jnp.zeros(8))
+    need = moved.upper > jnp.maximum(moved.lower, _bounds._half_separation(c)[moved.labels])
+    assert float(jnp.mean(need)) < 0.5
+    again, change = _bounds.assign(x, w, shift, c, moved, 500)
+    np.testing.assert_array_equal(again.labels, b.labels)
+    assert float(jnp.abs(change.counts).sum()) == 0.0
+
+
+def test_tol_zero_converges_with_restarts():
+    # A fixed point must be detected under vmap too (no ulp-level drift).
+    x, _ = make_blobs(3, n=5000, d=5, k=12)
+    for algorithm in ("lloyd", "hamerly"):
+        r = jaxmix.kmeans(jax.random.key(1), x, 12, init="random", tol=0.0, n_init=3, algorithm=algorithm)
+        assert bool(r.converged) and int(r.n_iter) < 300
+
+
+def test_unknown_algorithm_rejected(blobs):
+    x, _ = blobs
+    with pytest.raises(ValueError, match="algorithm"):
+        jaxmix.kmeans(KEY, x, 3, algorithm="elkan")
