@@ -253,7 +253,7 @@ def chart(rows: list[Row], path: Path, title: str) -> bool:
         group = [r for r in rows if r["workload"] == w and "skipped" not in r]
         ours = next((r for r in group if r["library"] == "jaxmix"), None)
         for r in group:
-            if ours is not None and r is not ours:
+            if ours is not None and r is not ours and not r.get("variant"):
                 labels.append(f"{w}\nvs {r['library']}")
                 ratios.append(ours["median_s"] / r["median_s"])
     if not ratios:

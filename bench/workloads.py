@@ -27,7 +27,9 @@ def _roofline(row: Row, n: int, d: int, k: int, gemm_s: float) -> Row:
     return row
 
 
-def _kmeans_same_start(wid: str, n: int, d: int, k: int, iters: int, repeats: int, peers: bool) -> list[Row]:
+def _kmeans_same_start(
+    wid: str, n: int, d: int, k: int, iters: int, repeats: int, peers: bool, algorithm_variants: bool = True
+) -> list[Row]:
     """k-means from the same initial centres for `iters` Lloyd iterations (tol = 0)."""
     x = blobs(0, n, d, k)
     c0 = x[np.random.default_rng(1).choice(n, k, replace=False)].copy()
@@ -50,6 +52,23 @@ def _kmeans_same_start(wid: str, n: int, d: int, k: int, iters: int, repeats: in
         data_bytes=x.nbytes,
     )
     rows = [_roofline(ours, n, d, k, gemm)]
+    if algorithm_variants:
+        # The same fit with every distance computed in every iteration: what
+        # the bounds (algorithm="auto" picks "hamerly" here) save.
+        dense = measure(
+            wid,
+            "jaxmix (lloyd)",
+            lambda: jax.block_until_ready(
+                jaxmix.kmeans(KEY, xj, k, init=cj, max_iter=iters, tol=0.0, algorithm="lloyd")
+            ),
+            repeats,
+            lambda r: r.n_iter,
+            lambda r: r.inertia,
+            compiled=True,
+            variant=True,
+            note='algorithm="lloyd": dense iterations, for comparison',
+        )
+        rows.append(_roofline(dense, n, d, k, gemm))
     if not peers:
         return rows
 
@@ -63,6 +82,24 @@ def _kmeans_same_start(wid: str, n: int, d: int, k: int, iters: int, repeats: in
 
         return measure(wid, "scikit-learn", fit, repeats, lambda m: m.n_iter_, lambda m: m.inertia_)
 
+    def sk_elkan() -> Row:
+        from sklearn.cluster import KMeans
+
+        def fit():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return KMeans(k, init=c0, n_init=1, max_iter=iters, tol=0.0, algorithm="elkan").fit(x)
+
+        return measure(
+            wid,
+            "scikit-learn (elkan)",
+            fit,
+            repeats,
+            lambda m: m.n_iter_,
+            lambda m: m.inertia_,
+            note="scikit-learn's bounded algorithm (Elkan 2003)",
+        )
+
     def fa() -> Row:
         import faiss
 
@@ -75,7 +112,7 @@ def _kmeans_same_start(wid: str, n: int, d: int, k: int, iters: int, repeats: in
 
         return measure(wid, "faiss", fit, repeats, lambda m: iters, lambda m: inertia(xj, m.centroids))
 
-    rows += [peer(wid, "scikit-learn", sk), peer(wid, "faiss", fa)]
+    rows += [peer(wid, "scikit-learn", sk), peer(wid, "scikit-learn (elkan)", sk_elkan), peer(wid, "faiss", fa)]
     return rows
 
 
@@ -85,29 +122,43 @@ def w1(quick: bool, repeats: int) -> list[Row]:
 
 
 def w2(quick: bool, repeats: int) -> list[Row]:
-    """W2: 1,000 independent k-means problems (n = 500, d = 2, k = 5, 50 iterations): one vmap vs a loop."""
+    """W2: 1,000 independent k-means problems (n = 500, d = 2, k = 5, 50 iterations): jaxmix.kmeans_batch vs a loop."""
     b, n, d, k, iters = (200 if quick else 1000), 500, 2, 5, 50
     xs = np.stack([blobs(100 + i, n, d, k) for i in range(b)])
     c0 = xs[:, :k].copy()  # the first k rows of each problem
     xj, cj = jnp.asarray(xs), jnp.asarray(c0)
     keys = jax.random.split(KEY, b)
-    fit_all = jax.jit(jax.vmap(lambda key, x, c: jaxmix.kmeans(key, x, k, init=c, max_iter=iters, tol=0.0)))
 
-    def run():
-        return jax.block_until_ready(fit_all(keys, xj, cj))
+    def batch():
+        return jax.block_until_ready(jaxmix.kmeans_batch(KEY, xj, k, init=cj, max_iter=iters, tol=0.0))
 
     rows = [
         measure(
             "W2",
             "jaxmix",
-            run,
+            batch,
             repeats,
             lambda r: int(jnp.max(r.n_iter)),
             lambda r: float(jnp.sum(r.inertia)),
             compiled=True,
-            program=(fit_all, (keys, xj, cj)),
+            program=(lambda x, c: jaxmix.kmeans_batch(KEY, x, k, init=c, max_iter=iters, tol=0.0), (xj, cj)),
+            note="jaxmix.kmeans_batch (a queue of problems through slots)",
         )
     ]
+    fit_all = jax.jit(jax.vmap(lambda key, x, c: jaxmix.kmeans(key, x, k, init=c, max_iter=iters, tol=0.0)))
+    rows.append(
+        measure(
+            "W2",
+            "jaxmix (vmap)",
+            lambda: jax.block_until_ready(fit_all(keys, xj, cj)),
+            repeats,
+            lambda r: int(jnp.max(r.n_iter)),
+            lambda r: float(jnp.sum(r.inertia)),
+            compiled=True,
+            variant=True,
+            note="jax.vmap(jaxmix.kmeans): every problem runs until the slowest stops",
+        )
+    )
 
     def sk() -> Row:
         from sklearn.cluster import KMeans
@@ -268,7 +319,9 @@ def w5(quick: bool, repeats: int) -> list[Row]:
 
 def w6(quick: bool, repeats: int) -> list[Row]:
     """W6: large k with bounded memory, n = 2,000,000, d = 64, k = 1,000, 5 iterations (quick: n = 100,000)."""
-    return _kmeans_same_start("W6", 100_000 if quick else 2_000_000, 64, 1000, 5, repeats, peers=not quick)
+    return _kmeans_same_start(
+        "W6", 100_000 if quick else 2_000_000, 64, 1000, 5, repeats, peers=not quick, algorithm_variants=not quick
+    )
 
 
 WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}

@@ -7,6 +7,7 @@ inside a user's own `jax.jit`, `jax.vmap` and float64 programs.
 """
 
 from jaxmix import datasets as datasets
+from jaxmix._batch import kmeans_batch as kmeans_batch
 from jaxmix._gmm import GMMResult as GMMResult
 from jaxmix._gmm import gmm as gmm
 from jaxmix._gmm_params import GMMParams as GMMParams
@@ -44,6 +45,7 @@ __all__ = [
     "gmm",
     "icl",
     "kmeans",
+    "kmeans_batch",
     "kmeans_predict",
     "log_prob",
     "n_parameters",

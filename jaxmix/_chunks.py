@@ -42,6 +42,20 @@ def default_chunk_size(n_samples: int, n_clusters: int, itemsize: int = 4, n_bat
     return int(max(1, min(n_samples, rows)))
 
 
+def row_pass_chunk(n_samples: int, width: int, itemsize: int = 4) -> int:
+    """Rows per chunk for a pass whose per-row temporaries are `width` wide.
+
+    Passes without a (rows, k) distance block (moments, seeding, exact
+    distances): when all rows fit in one block of 64 MiB they are one chunk
+    (no slicing copies, no loop to compile); otherwise chunks of
+    MAX_CHUNK_ROWS, which stay in cache (larger chunks were measured slower:
+    each slice is a copy).
+    """
+    if n_samples * width * itemsize <= BLOCK_BYTES:
+        return int(n_samples)
+    return int(min(n_samples, MAX_CHUNK_ROWS))
+
+
 def scan_rows(
     fn: Callable[[Any, Any, jax.Array], tuple[Any, Any]],
     carry: Any,

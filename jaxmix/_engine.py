@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmix._chunks import scan_rows
+from jaxmix._chunks import row_pass_chunk, scan_rows
 
 
 class LoopState(NamedTuple):
@@ -95,8 +95,12 @@ def weighted_mean_and_variance(x: jax.Array, weights: jax.Array, chunk_size: int
     The variance is accumulated about the mean, so it survives data far from
     the origin in float32. Used to centre the data (distances by GEMM lose
     everything to cancellation otherwise) and to scale the k-means `tol`.
+    `chunk_size` is ignored: the passes hold (rows, d) blocks only and use
+    `row_pass_chunk`.
     """
-    d = x.shape[1]
+    del chunk_size
+    n, d = x.shape
+    chunk_size = row_pass_chunk(n, d, x.dtype.itemsize)
     zero = (jnp.zeros((), x.dtype), jnp.zeros((d,), x.dtype))
 
     def sums(carry, chunk, valid):

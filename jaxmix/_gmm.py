@@ -213,7 +213,7 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
             init="k-means++",
             max_iter=KMEANS_INIT_MAX_ITER,
             chunk_size=chunk_size,
-            algorithm=_kmeans_algorithm("auto", x.shape[0], k, chunk_size),
+            algorithm=_kmeans_algorithm("auto", x.shape[0], k, KMEANS_INIT_MAX_ITER),
         )
     elif method == "k-means++":
         centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size)

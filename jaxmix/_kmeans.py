@@ -22,16 +22,16 @@ from jax import lax
 
 from jaxmix import _bounds as bounds
 from jaxmix import _validation as V
-from jaxmix._chunks import default_chunk_size, map_rows, scan_rows, top_rows
+from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
 from jaxmix._distances import min_argmin, partial_sq_distances, sq_norms
-from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
+from jaxmix._engine import LoopInfo, iterate, select_best, weighted_mean_and_variance
 from jaxmix._seeding import initial_centers
 
 INIT_METHODS = ("k-means++", "random")
 ALGORITHMS = ("auto", "lloyd", "hamerly")
 
 
-def choose_algorithm(algorithm: str, n: int, k: int, chunk_size: int) -> str:
+def choose_algorithm(algorithm: str, n: int, k: int, max_iter: int = 300) -> str:
     """Resolve `algorithm="auto"`: bounds on CPU when they can pay, dense otherwise.
 
     The bounded algorithm saves distance GEMMs but adds gathers, scatters and
@@ -43,11 +43,19 @@ def choose_algorithm(algorithm: str, n: int, k: int, chunk_size: int) -> str:
         return algorithm
     if jax.default_backend() != "cpu":
         return "lloyd"
-    return "hamerly" if (k >= HAMERLY_MIN_CLUSTERS and n >= HAMERLY_MIN_ROWS) else "lloyd"
+    pays = HAMERLY_MIN_CLUSTERS <= k <= HAMERLY_MAX_CLUSTERS and n * k >= HAMERLY_MIN_SIZE
+    return "hamerly" if pays and max_iter >= HAMERLY_MIN_ITER else "lloyd"
 
 
+# Measured on the 2-core CPU (bench/): at n = 1e6, k = 100 (W1, 20
+# iterations) the bounds cut the fit by 40%; at n = 1e5, k = 20 (W3) both
+# algorithms ran equally fast and the bounds only added compile time; at
+# k = 1000 (W6, 5 iterations) Hamerly's single lower bound decays too fast
+# (it follows the largest centre movement) and the fit took 35% longer.
 HAMERLY_MIN_CLUSTERS = 8
-HAMERLY_MIN_ROWS = 4096
+HAMERLY_MAX_CLUSTERS = 256
+HAMERLY_MIN_SIZE = 2**22
+HAMERLY_MIN_ITER = 10
 
 
 class KMeansResult(NamedTuple):
@@ -93,6 +101,13 @@ def _nearest(
 
 
 def e_step(x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int) -> KMeansStats:
+    """Hard assignment and its statistics; see `e_step_with_dist`."""
+    return e_step_with_dist(x, weights, shift, centers, chunk_size, with_dist=False)[0]
+
+
+def e_step_with_dist(
+    x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int, with_dist: bool = True
+) -> tuple[KMeansStats, jax.Array | None]:
     """Hard assignment and its statistics, accumulated chunk by chunk.
 
     Args:
@@ -101,6 +116,9 @@ def e_step(x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Arra
       shift: (d,) subtracted from every row before use.
       centers: (k, d) centres in shifted coordinates.
       chunk_size: rows per chunk (static).
+      with_dist: also return each row's squared distance to its centre (n,)
+        (GEMM expansion), which the relocation of empty clusters uses;
+        otherwise the second result is None.
     """
     k, d = centers.shape
     cc = sq_norms(centers)
@@ -114,10 +132,10 @@ def e_step(x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Arra
             acc.counts + jax.ops.segment_sum(wc, lab, k),
             acc.sums + jax.ops.segment_sum(xc * wc[:, None], lab, k),
             acc.inertia + jnp.sum(wc * dist),
-        ), None
+        ), (dist if with_dist else None)
 
-    stats, _ = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
-    return stats
+    stats, dist = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
+    return stats, dist
 
 
 def _inertia_from_sums(stats: bounds.Changes, centers: jax.Array) -> jax.Array:
@@ -136,24 +154,35 @@ def m_step(stats: KMeansStats, centers: jax.Array) -> jax.Array:
     return jnp.where((stats.counts > 0)[:, None], stats.sums / safe[:, None], centers)
 
 
-def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None):
+def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist=None):
     """Which rows move into the empty clusters: `(rows, old, target, w)`, each (k,).
 
     scikit-learn's relocation: the r-th empty cluster (`target[r]`) receives
-    the r-th farthest row (by distance to its own centre), which leaves its
-    old cluster; `w[r]` is its weight, 0 where nothing moves. Only rows of
-    positive weight move. `labels`, when given, are the rows' current
-    labels (the bounded algorithm's); otherwise they are recomputed.
+    the r-th farthest row (by distance to its own centre; the highest index
+    first among equal distances, as scikit-learn's argpartition does on its
+    test case), which leaves its old cluster; `w[r]` is its weight, 0 where
+    nothing moves. Only rows of positive weight move. `dist`, when given, are
+    the rows' squared distances from the E-step (no data pass needed);
+    `labels`, when given, the rows' current labels.
     """
     k = centers.shape[0]
     cc = sq_norms(centers)
+    if dist is None:
 
-    def distance_to_own_centre(chunk, valid):
-        xc, wc = chunk
-        _, dist = _nearest(xc - shift, centers, cc, exact=True)
-        return jnp.where(valid & (wc > 0), dist, -jnp.inf)
+        def distance_to_own_centre(chunk, valid):
+            xc, wc = chunk
+            _, dd = _nearest(xc - shift, centers, cc, exact=True)
+            return jnp.where(valid & (wc > 0), dd, -jnp.inf)
 
-    far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
+        far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
+    else:
+        n = x.shape[0]
+        scores = jnp.where(weights > 0, dist, -jnp.inf)[::-1]
+        far_d, rev = lax.top_k(scores, min(k, n))
+        far_i = (n - 1 - rev).astype(jnp.int32)
+        if k > n:
+            far_d = jnp.concatenate([far_d, jnp.full((k - n,), -jnp.inf, far_d.dtype)])
+            far_i = jnp.concatenate([far_i, jnp.zeros((k - n,), jnp.int32)])
     old = _nearest(x[far_i] - shift, centers, cc)[0] if labels is None else labels[far_i]
     target = jnp.argsort(~empty, stable=True)  # empty clusters first, in index order
     move = (jnp.arange(k) < jnp.sum(empty)) & jnp.isfinite(far_d)
@@ -161,20 +190,25 @@ def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None):
 
 
 def _relocate_empty(
-    x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Array, stats: KMeansStats, chunk_size: int
+    x: jax.Array,
+    weights: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    stats: KMeansStats,
+    chunk_size: int,
+    dist: jax.Array | None = None,
 ) -> KMeansStats:
     """Move the points farthest from their centres into empty clusters (see `_relocation`).
 
-    Runs a data pass only when a cluster is empty: the pass sits in a
-    `while_loop` of at most one trip, which under `vmap` (unlike `lax.cond`,
-    which becomes a select running both branches) is skipped when no member
-    needs it.
+    Runs only when a cluster is empty: the work sits in a `while_loop` of at
+    most one trip, which under `vmap` (unlike `lax.cond`, which becomes a
+    select running both branches) is skipped when no member needs it.
     """
     k = centers.shape[0]
     empty = stats.counts <= 0
 
     def relocate(stats: KMeansStats) -> KMeansStats:
-        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size)
+        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist)
         wx = (x[rows] - shift) * mw[:, None]
         counts = stats.counts - jax.ops.segment_sum(mw, old, k) + jax.ops.segment_sum(mw, target, k)
         sums = stats.sums - jax.ops.segment_sum(wx, old, k) + jax.ops.segment_sum(wx, target, k)
@@ -224,8 +258,17 @@ def assign(
 
 
 def _fit_single(key, x, weights, shift, tol_abs, init_centers, *, n_clusters, init, max_iter, chunk_size, algorithm):
-    """One restart: `(centers, bounds or None), LoopInfo`; centres in shifted coordinates."""
+    """One restart from its own seeds; see `_lloyd`."""
     c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
+    return _lloyd(c0, x, weights, shift, tol_abs, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm)
+
+
+def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm):
+    """Lloyd iterations from centres `c0` (shifted coordinates).
+
+    Returns `(state, LoopInfo)` where `state[0]` are the final centres and
+    `state[1]` the bounds (None for the dense algorithm).
+    """
 
     def update(stats, centers, prev):
         """M-step and convergence test; `prev` = the previous (counts, sums)."""
@@ -246,8 +289,8 @@ def _fit_single(key, x, weights, shift, tol_abs, init_centers, *, n_clusters, in
         def step(state, prev_objective):
             del prev_objective
             centers, _, prev = state
-            stats = e_step(x, weights, shift, centers, chunk_size)
-            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size)
+            stats, dist = e_step_with_dist(x, weights, shift, centers, chunk_size)
+            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist)
             new, done, prev = update(stats, centers, prev)
             return (new, None, prev), stats.inertia, done
 
@@ -284,32 +327,70 @@ def _final_assignment(x, weights, shift, state, chunk_size):
         labels = bounds.assign(x, weights, shift, centers, b, chunk_size)[0].labels
     # A separate pass for the exact distances: fused into the assignment's
     # chunk loop, the gather of centers[labels] doubled its cost on XLA:CPU.
-    dist = map_rows(lambda ch: sq_norms(ch[0] - shift - centers[ch[1]]), (x, labels), chunk_size)
+    dist_chunk = max(chunk_size, row_pass_chunk(x.shape[0], x.shape[1], x.dtype.itemsize))
+    dist = map_rows(lambda ch: sq_norms(ch[0] - shift - centers[ch[1]]), (x, labels), dist_chunk)
     return labels, dist
+
+
+# Restarts of problems at least this large (n * k) run one after the other
+# (each stops at its own convergence, and one restart already keeps the CPU
+# busy); smaller ones run side by side under vmap, which amortises XLA's
+# per-operation overhead. Measured on W3 (bench/): vmapped restarts of
+# n = 100,000, k = 20 ran in lockstep to the slowest and their gathered
+# GEMMs were 3x slower than one restart's.
+SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
 
 
 @functools.partial(jax.jit, static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm"))
 def _kmeans(key, x, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, chunk_size, algorithm):
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
-    fit = functools.partial(
-        _fit_single, n_clusters=n_clusters, init=init, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm
-    )
-    if n_init == 1:
-        state, info = fit(key, x, weights, shift, tol_abs, init_centers)
+    lloyd = functools.partial(_lloyd, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm)
+
+    def fit(c0):
+        state, info = lloyd(c0, x, weights, shift, tol_abs)
         labels, dist = _final_assignment(x, weights, shift, state, chunk_size)
+        return state[0], info, labels, dist
+
+    if n_init == 1:
+        c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
+        centers, info, labels, dist = fit(c0)
     else:
         keys = jax.random.split(key, n_init)
-        states, infos = jax.vmap(fit, in_axes=(0, None, None, None, None, None))(
-            keys, x, weights, shift, tol_abs, init_centers
-        )
-        all_labels, all_dist = jax.vmap(lambda s: _final_assignment(x, weights, shift, s, chunk_size))(states)
-        final = jnp.sum(weights[None] * all_dist, axis=1)
-        (state, info, labels, dist), _ = select_best((states, infos, all_labels, all_dist), final)
-    centers = state[0]
+        # Seeding is vmapped either way: k-means++ then scores every
+        # restart's candidates in one GEMM pass over the data.
+        c0s = jax.vmap(lambda kk: initial_centers(kk, x, shift, weights, None, init, n_clusters, chunk_size))(keys)
+        if x.shape[0] * n_clusters >= SEQUENTIAL_RESTARTS_MIN_SIZE:
+            n, dt = x.shape[0], x.dtype
+            info0 = LoopInfo(jnp.int32(0), jnp.bool_(False), jnp.zeros((max_iter,), dt))
+            empty = (c0s[0], info0, jnp.zeros((n,), jnp.int32), jnp.zeros((n,), dt))
+            centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty)
+        else:
+            outs = jax.vmap(fit)(c0s)
+            (centers, info, labels, dist), _ = select_best(outs, jnp.sum(weights[None] * outs[3], axis=1))
     inertia = jnp.sum(weights * dist)
     nonfinite = ~(jnp.all(jnp.isfinite(centers)) & jnp.isfinite(inertia))
     return KMeansResult(centers + shift, labels, inertia, info.n_iter, info.converged, info.history, nonfinite)
+
+
+def _best_of_sequential(fit, c0s, weights, empty):
+    """Run `fit` on each start in turn, keeping the lowest finite inertia (first on ties).
+
+    One `lax.scan` over the starts, so the fit is compiled once.
+    """
+
+    def body(best, item):
+        i, c0 = item
+        out = fit(c0)
+        score = jnp.sum(weights * out[3])
+        score = jnp.where(jnp.isfinite(score), score, jnp.inf)
+        better = (score < best[1]) | (i == 0)
+        keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
+        return (keep, jnp.where(better, score, best[1])), None
+
+    n = c0s.shape[0]
+    (best, _), _ = lax.scan(body, (empty, jnp.array(jnp.inf, weights.dtype)), (jnp.arange(n), c0s))
+    return best
 
 
 def kmeans(
@@ -354,7 +435,8 @@ def kmeans(
         only the rows whose nearest centre may have changed: the same fit,
         bit for bit, for a fraction of the distance GEMMs once the centres
         settle, at 12 bytes per row per restart. "auto" (default) picks
-        "hamerly" on CPU for k >= 8 and n >= 4096, "lloyd" otherwise.
+        "hamerly" on CPU when it was measured to pay (8 <= k <= 256,
+        n * k >= 2**22, max_iter >= 10), "lloyd" otherwise.
 
     Returns:
       A `KMeansResult` with `centers`, `labels`, `inertia`, `n_iter`,
@@ -388,7 +470,7 @@ def kmeans(
         n_init=n_init,
         max_iter=a.max_iter,
         chunk_size=chunk,
-        algorithm=choose_algorithm(algorithm, n, k, chunk),
+        algorithm=choose_algorithm(algorithm, n, k, a.max_iter),
     )
 
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmix._chunks import map_rows, scan_rows
+from jaxmix._chunks import map_rows, row_pass_chunk, scan_rows
 
 
 def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
@@ -24,7 +24,8 @@ def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) ->
     """
     cum = jnp.cumsum(p)
     u = jax.random.uniform(key, shape, dtype=cum.dtype) * cum[-1]
-    return jnp.clip(jnp.searchsorted(cum, u, side="right"), 0, p.shape[0] - 1)
+    # "compare_all": one fused pass, no binary-search loop to compile.
+    return jnp.clip(jnp.searchsorted(cum, u, side="right", method="compare_all"), 0, p.shape[0] - 1)
 
 
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
@@ -53,17 +54,27 @@ def kmeans_plusplus(
     probability proportional to `weight * D(x)^2`, best meaning the lowest
     resulting potential `sum_i w_i min_j ||x_i - c_j||^2`.
 
+    The candidates' potentials use one GEMM per chunk against all
+    candidates (`||x||^2 - 2 x.c + ||c||^2`, with `||x||^2` computed once);
+    `D(x)^2` itself is updated with exact distances, so a point equal to a
+    centre keeps probability 0. Under `vmap` over restarts the GEMM covers
+    every restart's candidates in one pass over the data.
+
     Returns:
       (n_clusters, d) centres in centred coordinates.
     """
-    d = x.shape[1]
+    n, d = x.shape
     n_trials = 2 + int(math.log(n_clusters))
+    # Blocks here are (rows, d) and (rows, n_trials): larger chunks than the
+    # E-step's (rows, k) ones.
+    chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
     key, first_key = jax.random.split(key)
     first = x[weighted_index(first_key, weights)] - shift
 
     def dist_to(c):
         return map_rows(lambda xc: jnp.sum((xc - shift - c) ** 2, axis=1), x, chunk_size)
 
+    xx = map_rows(lambda xc: jnp.sum((xc - shift) ** 2, axis=1), x, chunk_size)
     closest = dist_to(first)
     centers = jnp.zeros((n_clusters, d), x.dtype).at[0].set(first)
 
@@ -75,14 +86,15 @@ def kmeans_plusplus(
         # weights so that a zero-weight row is still never drawn.
         p = jnp.where(jnp.sum(p) > 0, p, weights)
         cand = x[weighted_index(sub, p, (n_trials,))] - shift  # (T, d)
+        cc = jnp.sum(cand * cand, axis=1)
 
         def potentials(acc, chunk, valid):
-            xc, wc, dc = chunk
+            xc, wc, dc, xxc = chunk
             wc = jnp.where(valid, wc, 0.0)
-            dt = jnp.sum(((xc - shift)[:, None, :] - cand[None]) ** 2, axis=-1)  # (c, T)
+            dt = jnp.maximum(xxc[:, None] - 2.0 * ((xc - shift) @ cand.T) + cc[None], 0.0)  # (c, T)
             return acc + wc @ jnp.minimum(dc[:, None], dt), None
 
-        pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest), chunk_size)
+        pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest, xx), chunk_size)
         best = cand[jnp.argmin(pots)]
         closest = jnp.minimum(closest, dist_to(best))
         return centers.at[j].set(best), closest, key

@@ -54,7 +54,8 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
         target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
     out = jnp.asarray(arr, dtype=target)
     if ndim is not None and out.ndim != ndim:
-        shape_hint = " (use x.reshape(-1, 1) for a single feature)" if ndim == 2 and out.ndim == 1 else ""
+        single = ndim == 2 and out.ndim == 1 and name == "x"
+        shape_hint = " (use x.reshape(-1, 1) for a single feature)" if single else ""
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(out.shape)}{shape_hint}")
     return out
 
