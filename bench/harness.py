@@ -60,40 +60,20 @@ class PeakRSS:
         self.peak = max(self.peak, self._rss() - self.base)
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[dict[str, Any], Any]:
-    """One warm-up call, then `repeats` timed calls.
+class Pending:
+    """A measurement to run: `run_interleaved` times all of a workload's candidates together."""
 
-    Returns the median, min and max wall time of the timed calls, the
-    warm-up time (`first_s`: for jaxmix it includes tracing and compiling),
-    the peak resident memory added by the warm-up call, and the last output.
-    Memory is sampled during the warm-up only: later calls reuse freed
-    memory, and a sampling thread would steal CPU from the timed calls (on
-    a 2-core machine it slowed multi-threaded peers by up to 40%).
-    """
-    with PeakRSS() as mem:
-        t = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    stats: dict[str, Any] = {
-        "median_s": float(np.median(times)),
-        "min_s": float(np.min(times)),
-        "max_s": float(np.max(times)),
-        "first_s": first,
-        "peak_mib": mem.peak / 2**20,
-    }
-    return stats, out
+    def __init__(self, workload: str, library: str, fn: Callable[[], Any], n_iter, objective, **options: Any):
+        self.workload, self.library, self.fn = workload, library, fn
+        self.n_iter, self.objective, self.options = n_iter, objective, options
+        self.post: list[Callable[[Row], None]] = []
+        self.times: list[float] = []
 
 
 def measure(
     workload: str,
     library: str,
     fn: Callable[[], Any],
-    repeats: int,
     n_iter: Callable[[Any], int],
     objective: Callable[[Any], float],
     *,
@@ -101,35 +81,80 @@ def measure(
     program: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
     data_bytes: int | None = None,
     **extra: Any,
-) -> Row:
-    """Time `fn`, then read its iteration count and final objective (untimed).
+) -> Pending:
+    """Describe a timing of `fn`; its iteration count and final objective are read afterwards (untimed).
 
     `program=(f, args)`: a jittable function and its arguments doing the same
     work; its compiled memory analysis replaces the RSS sample (XLA reuses
     freed buffers, so RSS after a warm-up says little): peak = temporaries +
     outputs, and, with `data_bytes`, (arguments + temporaries + outputs) / data.
     """
-    stats, out = timed(fn, repeats)
-    if program is not None:
-        f, args = program
+    return Pending(
+        workload, library, fn, n_iter, objective, compiled=compiled, program=program, data_bytes=data_bytes, extra=extra
+    )
+
+
+def run_interleaved(items: list[Any], repeats: int) -> list[Row]:
+    """Warm every candidate up once, then time them in `repeats` interleaved rounds.
+
+    Interleaving matters on a shared machine: its speed drifts by up to 2x
+    over minutes (other tenants), and timing one library after the other
+    would hand that drift to the ratio. Each row gives the median, min and
+    max of its timed calls, the warm-up time (`first_s`: for jaxmix it
+    includes tracing and compiling), and the peak resident memory added by
+    the warm-up call. Memory is sampled during the warm-up only: later calls
+    reuse freed memory, and a sampling thread would steal CPU from the timed
+    calls (on a 2-core machine it slowed multi-threaded peers by up to 40%).
+    Already finished rows (skipped peers) pass through.
+    """
+    pending = [p for p in items if isinstance(p, Pending)]
+    for p in pending:
+        with PeakRSS() as mem:
+            t = time.perf_counter()
+            p.out = p.fn()
+            p.first = time.perf_counter() - t
+        p.peak = mem.peak
+    for _ in range(repeats):
+        for p in pending:
+            t = time.perf_counter()
+            p.out = p.fn()
+            p.times.append(time.perf_counter() - t)
+    return [_row(p) if isinstance(p, Pending) else p for p in items]
+
+
+def _row(p: Pending) -> Row:
+    o = p.options
+    extra = dict(o["extra"])
+    stats: dict[str, Any] = {
+        "median_s": float(np.median(p.times)),
+        "min_s": float(np.min(p.times)),
+        "max_s": float(np.max(p.times)),
+        "first_s": p.first,
+        "peak_mib": p.peak / 2**20,
+    }
+    if o["program"] is not None:
+        f, args = o["program"]
         mem = jax.jit(f).lower(*args).compile().memory_analysis()
         added = mem.temp_size_in_bytes + mem.output_size_in_bytes
         stats["peak_mib"] = added / 2**20
         stats["memory_source"] = "xla"
-        if data_bytes:
-            extra["memory_over_data"] = (mem.argument_size_in_bytes + added) / data_bytes
-    iters = int(n_iter(out))
-    row: Row = {"workload": workload, "library": library, **stats, "n_iter": iters}
+        if o["data_bytes"]:
+            extra["memory_over_data"] = (mem.argument_size_in_bytes + added) / o["data_bytes"]
+    iters = int(p.n_iter(p.out))
+    row: Row = {"workload": p.workload, "library": p.library, **stats, "n_iter": iters}
     row["per_iter_s"] = stats["median_s"] / max(iters, 1)
-    row["objective"] = float(objective(out))
-    if compiled:
+    row["objective"] = float(p.objective(p.out))
+    if o["compiled"]:
         row["compile_s"] = max(0.0, stats["first_s"] - stats["median_s"])
     row.update(extra)
+    for hook in p.post:
+        hook(row)
+    p.out = None
     return row
 
 
-def peer(workload: str, library: str, body: Callable[[], Row]) -> Row:
-    """Run a peer's measurement; a missing optional package is a skipped row."""
+def peer(workload: str, library: str, body: Callable[[], Any]) -> Any:
+    """Set up a peer's measurement; a missing optional package is a skipped row."""
     try:
         return body()
     except ImportError as e:
@@ -163,8 +188,13 @@ def gemm_seconds(n: int, d: int, k: int, repeats: int) -> float:
     x = jnp.asarray(rng.normal(size=(n, d)).astype(np.float32))
     c = jnp.asarray(rng.normal(size=(k, d)).astype(np.float32))
     f = jax.jit(lambda x, c: jnp.min(x @ c.T, axis=1))
-    stats, _ = timed(lambda: jax.block_until_ready(f(x, c)), repeats)
-    return stats["median_s"]
+    jax.block_until_ready(f(x, c))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(f(x, c))
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 def device_name() -> str:

@@ -7,8 +7,10 @@
 Every workload runs jaxmix and each installed peer (scikit-learn, FAISS,
 gmmx; a missing one is reported as skipped) on the same data, from the same
 initial centres or parameters, for the same number of iterations (tol = 0
-where the peer allows it). Each row gives the median and min/max wall time
-over `--repeats` runs after one warm-up, jaxmix's compile time (warm-up
+where the peer allows it). After one warm-up each, the libraries are timed
+in `--repeats` interleaved rounds (the machine's speed drifts; interleaving
+keeps the drift out of the ratios). Each row gives the median and min/max
+wall time, jaxmix's compile time (warm-up
 minus median), the peak resident memory added by the call, the final
 objective (a row is flagged when it differs from jaxmix's beyond the
 stated tolerance), and jaxmix / peer (below 1: jaxmix is faster). k-means
@@ -30,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import jax  # noqa: E402
-from harness import chart, device_name, flag_objectives, table, update_readme, versions  # noqa: E402
+from harness import chart, device_name, flag_objectives, run_interleaved, table, update_readme, versions  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and wid not in args.only:
             continue
         print(f"running {fn.__doc__}", file=sys.stderr, flush=True)
-        rows += fn(args.quick, args.repeats)
+        rows += run_interleaved(fn(args.quick, args.repeats), args.repeats)
     flag_objectives(rows)
     md = table(rows)
     print(md)

@@ -20,11 +20,16 @@ import jaxmix
 KEY = jax.random.key(0)
 
 
-def _roofline(row: Row, n: int, d: int, k: int, gemm_s: float) -> Row:
-    row["gemm_s"] = gemm_s
-    row["gflops"] = 2 * n * k * d / row["per_iter_s"] / 1e9
-    row["roofline_fraction"] = gemm_s / row["per_iter_s"]
-    return row
+def _roofline(pending: Any, n: int, d: int, k: int, gemm_s: float) -> Any:
+    """Add the row's fraction of the GEMM roofline once it is measured."""
+
+    def hook(row: Row) -> None:
+        row["gemm_s"] = gemm_s
+        row["gflops"] = 2 * n * k * d / row["per_iter_s"] / 1e9
+        row["roofline_fraction"] = gemm_s / row["per_iter_s"]
+
+    pending.post.append(hook)
+    return pending
 
 
 def _kmeans_same_start(
@@ -44,7 +49,6 @@ def _kmeans_same_start(
         wid,
         "jaxmix",
         run,
-        repeats,
         lambda r: r.n_iter,
         lambda r: r.inertia,
         compiled=True,
@@ -61,7 +65,6 @@ def _kmeans_same_start(
             lambda: jax.block_until_ready(
                 jaxmix.kmeans(KEY, xj, k, init=cj, max_iter=iters, tol=0.0, algorithm="lloyd")
             ),
-            repeats,
             lambda r: r.n_iter,
             lambda r: r.inertia,
             compiled=True,
@@ -80,7 +83,7 @@ def _kmeans_same_start(
                 warnings.simplefilter("ignore")
                 return KMeans(k, init=c0, n_init=1, max_iter=iters, tol=0.0, algorithm="lloyd").fit(x)
 
-        return measure(wid, "scikit-learn", fit, repeats, lambda m: m.n_iter_, lambda m: m.inertia_)
+        return measure(wid, "scikit-learn", fit, lambda m: m.n_iter_, lambda m: m.inertia_)
 
     def sk_elkan() -> Row:
         from sklearn.cluster import KMeans
@@ -94,7 +97,6 @@ def _kmeans_same_start(
             wid,
             "scikit-learn (elkan)",
             fit,
-            repeats,
             lambda m: m.n_iter_,
             lambda m: m.inertia_,
             note="scikit-learn's bounded algorithm (Elkan 2003)",
@@ -110,7 +112,7 @@ def _kmeans_same_start(
             km.index.search(x, 1)  # labels, as the other libraries return them
             return km
 
-        return measure(wid, "faiss", fit, repeats, lambda m: iters, lambda m: inertia(xj, m.centroids))
+        return measure(wid, "faiss", fit, lambda m: iters, lambda m: inertia(xj, m.centroids))
 
     rows += [peer(wid, "scikit-learn", sk), peer(wid, "scikit-learn (elkan)", sk_elkan), peer(wid, "faiss", fa)]
     return rows
@@ -137,7 +139,6 @@ def w2(quick: bool, repeats: int) -> list[Row]:
             "W2",
             "jaxmix",
             batch,
-            repeats,
             lambda r: int(jnp.max(r.n_iter)),
             lambda r: float(jnp.sum(r.inertia)),
             compiled=True,
@@ -151,7 +152,6 @@ def w2(quick: bool, repeats: int) -> list[Row]:
             "W2",
             "jaxmix (vmap)",
             lambda: jax.block_until_ready(fit_all(keys, xj, cj)),
-            repeats,
             lambda r: int(jnp.max(r.n_iter)),
             lambda r: float(jnp.sum(r.inertia)),
             compiled=True,
@@ -172,7 +172,6 @@ def w2(quick: bool, repeats: int) -> list[Row]:
             "W2",
             "scikit-learn",
             loop,
-            repeats,
             lambda ms: max(m.n_iter_ for m in ms),
             lambda ms: sum(m.inertia_ for m in ms),
         )
@@ -195,7 +194,6 @@ def w3(quick: bool, repeats: int) -> list[Row]:
             "W3",
             "jaxmix",
             run,
-            repeats,
             lambda r: r.n_iter,
             lambda r: r.inertia,
             compiled=True,
@@ -210,7 +208,7 @@ def w3(quick: bool, repeats: int) -> list[Row]:
         def fit():
             return KMeans(k, init="k-means++", n_init=10, tol=1e-4, random_state=0).fit(x)
 
-        return measure("W3", "scikit-learn", fit, repeats, lambda m: m.n_iter_, lambda m: m.inertia_, start="own-start")
+        return measure("W3", "scikit-learn", fit, lambda m: m.n_iter_, lambda m: m.inertia_, start="own-start")
 
     rows.append(peer("W3", "scikit-learn", sk))
     return rows
@@ -254,7 +252,6 @@ def _gmm(wid: str, ct: str, quick: bool, repeats: int) -> list[Row]:
             wid,
             "jaxmix",
             run,
-            repeats,
             lambda g: g.n_iter,
             lambda g: g.log_likelihood,
             compiled=True,
@@ -276,7 +273,6 @@ def _gmm(wid: str, ct: str, quick: bool, repeats: int) -> list[Row]:
             wid,
             "scikit-learn",
             fit,
-            repeats,
             lambda m: m.n_iter_,
             lambda m: score(m.weights_, m.means_, m.covariances_),
         )
@@ -301,7 +297,7 @@ def _gmm(wid: str, ct: str, quick: bool, repeats: int) -> list[Row]:
                 covs = covs[..., 0]
             return score(np.asarray(r.gmm.weights_numpy), np.asarray(r.gmm.means_numpy), covs)
 
-        return measure(wid, "gmmx", fit, repeats, lambda r: r.n_iter, objective, compiled=True)
+        return measure(wid, "gmmx", fit, lambda r: r.n_iter, objective, compiled=True)
 
     rows += [peer(wid, "scikit-learn", sk), peer(wid, "gmmx", gx)]
     return rows

@@ -22,10 +22,14 @@ def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) ->
     Inverse-CDF sampling on the cumulative sum: an entry with `p == 0` has
     an empty interval and is never drawn while `sum(p) > 0`.
     """
+    return _inverse_cdf(jax.random.uniform(key, shape, dtype=p.dtype), p)
+
+
+def _inverse_cdf(u: jax.Array, p: jax.Array) -> jax.Array:
+    """Indices for uniform draws `u` in [0, 1) under weights `p` (see `weighted_index`)."""
     cum = jnp.cumsum(p)
-    u = jax.random.uniform(key, shape, dtype=cum.dtype) * cum[-1]
     # "compare_all": one fused pass, no binary-search loop to compile.
-    return jnp.clip(jnp.searchsorted(cum, u, side="right", method="compare_all"), 0, p.shape[0] - 1)
+    return jnp.clip(jnp.searchsorted(cum, u * cum[-1], side="right", method="compare_all"), 0, p.shape[0] - 1)
 
 
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
@@ -68,8 +72,9 @@ def kmeans_plusplus(
     # Blocks here are (rows, d) and (rows, n_trials): larger chunks than the
     # E-step's (rows, k) ones.
     chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
-    key, first_key = jax.random.split(key)
-    first = x[weighted_index(first_key, weights)] - shift
+    # All uniform draws at once: no PRNG in the loop body (less to compile).
+    u = jax.random.uniform(key, (n_clusters, n_trials), dtype=x.dtype)
+    first = x[_inverse_cdf(u[0, 0], weights)] - shift
 
     def dist_to(c):
         return map_rows(lambda xc: jnp.sum((xc - shift - c) ** 2, axis=1), x, chunk_size)
@@ -79,13 +84,12 @@ def kmeans_plusplus(
     centers = jnp.zeros((n_clusters, d), x.dtype).at[0].set(first)
 
     def add_center(j, state):
-        centers, closest, key = state
-        key, sub = jax.random.split(key)
+        centers, closest = state
         p = weights * closest
         # All mass on existing centres (duplicated points): fall back to the
         # weights so that a zero-weight row is still never drawn.
         p = jnp.where(jnp.sum(p) > 0, p, weights)
-        cand = x[weighted_index(sub, p, (n_trials,))] - shift  # (T, d)
+        cand = x[_inverse_cdf(u[j], p)] - shift  # (T, d)
         cc = jnp.sum(cand * cand, axis=1)
 
         def potentials(acc, chunk, valid):
@@ -97,9 +101,9 @@ def kmeans_plusplus(
         pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest, xx), chunk_size)
         best = cand[jnp.argmin(pots)]
         closest = jnp.minimum(closest, dist_to(best))
-        return centers.at[j].set(best), closest, key
+        return centers.at[j].set(best), closest
 
-    centers, _, _ = lax.fori_loop(1, n_clusters, add_center, (centers, closest, key))
+    centers, _ = lax.fori_loop(1, n_clusters, add_center, (centers, closest))
     return centers
 
 
