@@ -415,7 +415,7 @@ def gmm(
         samples (the log-likelihood may then drop at that iteration). Whether
         or not, collapsed components never produce NaN and are reported in
         `collapsed`.
-      chunk_size: rows per block; default keeps blocks near 64 MiB.
+      chunk_size: rows per block; default keeps blocks near 4 MiB.
 
     Returns:
       A `GMMResult`: `params` (a `GMMParams`), `labels`, `log_likelihood`,

@@ -429,7 +429,7 @@ def kmeans(
       weights: (n_samples,) non-negative sample weights; rows of weight 0 change
         nothing (use them for padding). Default: all ones.
       chunk_size: rows per block of the (rows, k) distance matrix; default keeps a
-        block near 64 MiB (at most 16384 rows). Memory never holds (n, k).
+        block near 8 MiB (at most 16384 rows). Memory never holds (n, k).
       algorithm: "lloyd" computes every distance in every iteration;
         "hamerly" keeps per-row distance bounds (Hamerly 2010) and recomputes
         only the rows whose nearest centre may have changed: the same fit,
