@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--repeats",
         type=int,
-        default=7,
-        help="interleaved timed rounds after one warm-up (default 7; at most 5 for the slow W4 and W6)",
+        default=11,
+        help="interleaved timed rounds after one warm-up (default 11; at most 5 for the slow W4 and W6)",
     )
     p.add_argument("--only", nargs="*", default=None, help="workload ids, e.g. W1 W4")
     p.add_argument("--no-save", action="store_true", help="write nothing to bench/results/ or the README")

@@ -27,6 +27,7 @@ from jax import lax
 
 from jaxmix import _validation as V
 from jaxmix._engine import weighted_mean_and_variance
+from jaxmix._jit import fit_jit
 from jaxmix._kmeans import INIT_METHODS, KMeansResult
 from jaxmix._seeding import initial_centers
 
@@ -109,7 +110,7 @@ def _relocate(xt, w, lab, dist, counts, sums):
     return counts, sums
 
 
-@functools.partial(jax.jit, static_argnames=("n_clusters", "init", "n_init", "max_iter", "slots"))
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "slots"))
 def _kmeans_batch(key, xs, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, slots):
     b, n, d = xs.shape
     k, dt = n_clusters, xs.dtype

@@ -25,6 +25,7 @@ from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_ro
 from jaxmix._distances import log_probabilities, responsibilities
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams, GMMPrior
+from jaxmix._jit import fit_jit
 from jaxmix._kmeans import _fit_single as _kmeans_fit
 from jaxmix._kmeans import assign as _kmeans_assign
 from jaxmix._kmeans import choose_algorithm as _kmeans_algorithm
@@ -312,9 +313,8 @@ def _final(x, weights, shift, params: GMMParams, chunk_size: int):
     return labels, jnp.sum(jnp.where(weights > 0, weights * lse, 0.0)) / jnp.sum(weights)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size", "reinit_collapsed"),
+@fit_jit(
+    static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size", "reinit_collapsed")
 )
 def _gmm(
     key,

@@ -25,6 +25,7 @@ from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
 from jaxmix._distances import min_argmin, partial_sq_distances, sq_norms
 from jaxmix._engine import LoopInfo, iterate, select_best, weighted_mean_and_variance
+from jaxmix._jit import fit_jit
 from jaxmix._seeding import initial_centers
 
 INIT_METHODS = ("k-means++", "random")
@@ -341,7 +342,7 @@ def _final_assignment(x, weights, shift, state, chunk_size):
 SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
 
 
-@functools.partial(jax.jit, static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm"))
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm"))
 def _kmeans(key, x, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, chunk_size, algorithm):
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var

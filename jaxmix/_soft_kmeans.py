@@ -26,6 +26,7 @@ from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
 from jaxmix._distances import log_probabilities, partial_sq_distances, responsibilities, sq_norms
 from jaxmix._engine import iterate, select_best, weighted_mean_and_variance
+from jaxmix._jit import fit_jit
 from jaxmix._seeding import initial_centers
 
 INIT_METHODS = ("k-means++", "random")
@@ -113,7 +114,7 @@ def _fit_single(key, x, weights, shift, tol_abs, beta, init_centers, *, n_cluste
     return iterate(step, (c0, pi0), max_iter, x.dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size"))
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size"))
 def _soft_kmeans(key, x, weights, init_centers, beta, tol, *, n_clusters, init, n_init, max_iter, chunk_size):
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
