@@ -1,0 +1,19 @@
+"""scikit-learn estimators backed by jaxmix: swap the import, keep the code.
+
+    from jaxmix.sklearn import KMeans, GaussianMixture, SoftKMeans
+
+Needs scikit-learn (`pip install 'jaxmix[sklearn]'`); the core library does not.
+"""
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError(
+        "jaxmix.sklearn needs scikit-learn: pip install 'jaxmix[sklearn]' (the core jaxmix API does not)"
+    ) from e
+
+from jaxmix.sklearn._gmm import GaussianMixture as GaussianMixture
+from jaxmix.sklearn._kmeans import KMeans as KMeans
+from jaxmix.sklearn._soft_kmeans import SoftKMeans as SoftKMeans
+
+__all__ = ["GaussianMixture", "KMeans", "SoftKMeans"]
