@@ -36,7 +36,7 @@ from harness import chart, device_name, flag_objectives, run_interleaved, table,
 from workloads import WORKLOADS  # noqa: E402
 
 # Workloads whose peers take 15-25 s a fit: fewer rounds keep the full run under 20 minutes.
-SLOW = {"W4", "W6"}
+SLOW = {"W2g", "W4", "W6"}
 SLOW_ROUNDS = 5
 
 

@@ -7,11 +7,20 @@ inside a user's own `jax.jit`, `jax.vmap` and float64 programs.
 """
 
 from jaxmix import datasets as datasets
+from jaxmix import gradient as gradient
 from jaxmix._batch import kmeans_batch as kmeans_batch
+from jaxmix._batch_mixtures import gmm_batch as gmm_batch
+from jaxmix._batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
 from jaxmix._gmm import GMMResult as GMMResult
 from jaxmix._gmm import gmm as gmm
 from jaxmix._gmm_params import GMMParams as GMMParams
 from jaxmix._gmm_params import GMMPrior as GMMPrior
+from jaxmix._gradient import GradientFitResult as GradientFitResult
+from jaxmix._gradient import fit_gradient as fit_gradient
+from jaxmix._implicit import gmm_fixed_point as gmm_fixed_point
+from jaxmix._implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
+from jaxmix._io import load as load
+from jaxmix._io import save as save
 from jaxmix._kmeans import KMeansResult as KMeansResult
 from jaxmix._kmeans import kmeans as kmeans
 from jaxmix._kmeans import kmeans_predict as kmeans_predict
@@ -26,6 +35,9 @@ from jaxmix._mixture import predict as predict
 from jaxmix._mixture import predict_proba as predict_proba
 from jaxmix._mixture import sample as sample
 from jaxmix._mixture import score as score
+from jaxmix._plot import plot as plot
+from jaxmix._select import SelectResult as SelectResult
+from jaxmix._select import select as select
 from jaxmix._soft_kmeans import SoftKMeansResult as SoftKMeansResult
 from jaxmix._soft_kmeans import soft_kmeans as soft_kmeans
 from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict_proba
@@ -36,24 +48,36 @@ __all__ = [
     "GMMParams",
     "GMMPrior",
     "GMMResult",
+    "GradientFitResult",
     "KMeansResult",
+    "SelectResult",
     "SoftKMeansResult",
     "aic",
     "bic",
     "datasets",
     "entropy",
+    "fit_gradient",
     "gmm",
+    "gmm_batch",
+    "gmm_fixed_point",
+    "gradient",
     "icl",
     "kmeans",
     "kmeans_batch",
     "kmeans_predict",
+    "load",
     "log_prob",
     "n_parameters",
+    "plot",
     "predict",
     "predict_proba",
     "sample",
+    "save",
     "score",
+    "select",
     "soft_kmeans",
+    "soft_kmeans_batch",
+    "soft_kmeans_fixed_point",
     "soft_kmeans_predict_proba",
     "transform",
 ]

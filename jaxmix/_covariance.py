@@ -50,7 +50,8 @@ def covariances_from_precisions_cholesky(prec_chol: jax.Array, covariance_type: 
     if covariance_type in ("full", "tied"):
         eye = jnp.broadcast_to(jnp.eye(prec_chol.shape[-1], dtype=prec_chol.dtype), prec_chol.shape)
         inv_u = solve_triangular(prec_chol, eye, lower=False)  # U^-1
-        return inv_u @ jnp.swapaxes(inv_u, -1, -2)
+        # precision = U U^T, so covariance = U^-T U^-1.
+        return jnp.swapaxes(inv_u, -1, -2) @ inv_u
     return 1.0 / prec_chol**2
 
 

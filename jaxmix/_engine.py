@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmix._chunks import row_pass_chunk, scan_rows
+from jaxmix._progress import device_report
 
 
 class LoopState(NamedTuple):
@@ -40,12 +41,19 @@ def iterate(
     params: Any,
     max_iter: int,
     dtype: Any,
+    progress: bool = False,
+    minimize: bool = True,
 ) -> tuple[Any, LoopInfo]:
     """Run `step` until it reports convergence or `max_iter` steps are done.
 
     Under `vmap` (restarts, batches of problems) the loop runs until the
     slowest member stops; finished members are frozen, so `max_iter` bounds
     the cost of the whole batch.
+
+    `progress` (static) sends each iteration's count and objective to the
+    host display (`_progress`); `minimize` says which objective is best when
+    a batch is reduced for it. Without `progress` the program holds no
+    callback at all.
     """
     nan = jnp.array(jnp.nan, dtype)
     state = LoopState(
@@ -62,6 +70,8 @@ def iterate(
     def body(s: LoopState) -> LoopState:
         params, objective, converged = step(s.params, s.objective)
         history = s.history.at[s.n_iter].set(objective.astype(dtype))
+        if progress:
+            device_report(s.n_iter + 1, objective, minimize=minimize)
         return LoopState(params, objective.astype(dtype), history, s.n_iter + 1, converged)
 
     s = lax.while_loop(cond, body, state)

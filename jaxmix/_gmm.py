@@ -20,6 +20,7 @@ from jax import lax
 from jax.scipy.special import logsumexp
 
 from jaxmix import _covariance as C
+from jaxmix import _progress
 from jaxmix import _validation as V
 from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
 from jaxmix._distances import log_probabilities, responsibilities
@@ -140,24 +141,38 @@ def _resolve_prior(prior: GMMPrior, x, weights, shift, ctype: str, k: int, chunk
     )
 
 
-def m_step(stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | None) -> GMMParams:
-    """Closed-form (MAP-)EM update; shifted coordinates in, shifted out."""
+def m_step(
+    stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | None, active: jax.Array | None = None
+) -> GMMParams:
+    """Closed-form (MAP-)EM update; shifted coordinates in, shifted out.
+
+    `active`: (k,) bool, the components that exist (a masked fit, no prior):
+    the others get weight 0 (so they take no responsibility) and a unit
+    covariance, and count nowhere.
+    """
     k, d = stats.sums.shape
     dt = stats.sums.dtype
     n = stats.resp
+    if active is not None and prior is not None:
+        raise ValueError("a masked fit takes no prior")
     if prior is None:
         # scikit-learn's guard against empty components.
         nk = n + 10 * jnp.finfo(dt).eps
-        means = stats.sums / nk[:, None]
+        if active is not None:
+            nk = jnp.where(active, nk, 0.0)
+            nk_safe = jnp.where(active, nk, 1.0)
+        else:
+            nk_safe = nk
+        means = stats.sums / nk_safe[:, None]
         w_scatter = C.scatter(stats.second, n, means, ctype)
         if ctype == "full":
-            cov = w_scatter / nk[:, None, None]
+            cov = w_scatter / nk_safe[:, None, None]
         elif ctype == "tied":
             cov = w_scatter / jnp.sum(nk)
         elif ctype == "diag":
-            cov = w_scatter / nk[:, None]
+            cov = w_scatter / nk_safe[:, None]
         else:
-            cov = jnp.mean(w_scatter, axis=1) / nk
+            cov = jnp.mean(w_scatter, axis=1) / nk_safe
         weights = nk / jnp.sum(nk)
     else:
         has = n > 0
@@ -181,20 +196,30 @@ def m_step(stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | No
         a = prior.alpha - 1.0
         weights = jnp.maximum(n + a, 0.0) / jnp.maximum(jnp.sum(n) + k * a, jnp.finfo(dt).tiny)
     cov = C.add_to_diagonal(C.symmetrize(cov, ctype), reg_covar, ctype)
+    if active is not None and ctype != "tied":
+        unit = C.add_to_diagonal(jnp.zeros_like(cov), jnp.ones((), dt), ctype)
+        cov = jnp.where(active.reshape((k,) + (1,) * (cov.ndim - 1)), cov, unit)
     return GMMParams(weights, means, cov, C.precisions_cholesky(cov, ctype), ctype)
 
 
-def _nearest_one_hot(centers):
+def _nearest_one_hot(centers, active=None):
     def resp(xc):
         # Data are already shifted; assign() takes a shift, give it zero.
-        labels, _ = _kmeans_assign(xc, jnp.zeros((xc.shape[1],), xc.dtype), centers, xc.shape[0], exact=False)
+        zero = jnp.zeros((xc.shape[1],), xc.dtype)
+        labels, _ = _kmeans_assign(xc, zero, centers, xc.shape[0], exact=False, active=active)
         return jax.nn.one_hot(labels, centers.shape[0], dtype=xc.dtype), jnp.zeros((xc.shape[0],), xc.dtype)
 
     return resp
 
 
-def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
-    """Statistics of the initial responsibilities (scikit-learn's init_params)."""
+def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=None):
+    """Statistics of the initial responsibilities (scikit-learn's init_params).
+
+    `active`: (k,) bool mask of a masked fit: the statistics equal those of
+    a fit with `sum(active)` components (same key), zero for the others.
+    """
+    if method == "random" and active is not None:
+        raise ValueError("init='random' cannot be masked (its draws depend on k); use 'kmeans' or 'k-means++'")
     if method == "random":
 
         def resp(xc, ids):
@@ -214,13 +239,15 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size):
             init="k-means++",
             max_iter=KMEANS_INIT_MAX_ITER,
             chunk_size=chunk_size,
-            algorithm=_kmeans_algorithm("auto", x.shape[0], k, KMEANS_INIT_MAX_ITER),
+            algorithm="lloyd" if active is not None else _kmeans_algorithm("auto", x.shape[0], k, KMEANS_INIT_MAX_ITER),
+            active=active,
         )
     elif method == "k-means++":
-        centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size)
-    else:  # random_from_data
+        n_active = None if active is None else jnp.sum(active.astype(jnp.int32))
+        centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size, n_active)
+    else:  # random_from_data (Gumbel top-k, sorted: the first k are the same for any k)
         centers = random_points(key, x, shift, weights, k)
-    return accumulate(x, weights, shift, _nearest_one_hot(centers), ctype, k, chunk_size)
+    return accumulate(x, weights, shift, _nearest_one_hot(centers, active), ctype, k, chunk_size)
 
 
 def _collapsed(n: jax.Array, n_eff: jax.Array, total: jax.Array) -> jax.Array:
@@ -272,16 +299,34 @@ def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stat
 
 
 def _fit_single(
-    key, x, weights, shift, tol, reg_covar, prior, overrides, *, ctype, k, init, max_iter, chunk_size, reinit
+    key,
+    x,
+    weights,
+    shift,
+    tol,
+    reg_covar,
+    prior,
+    overrides,
+    *,
+    ctype,
+    k,
+    init,
+    max_iter,
+    chunk_size,
+    reinit,
+    progress=False,
+    active=None,
 ):
+    if active is not None and (reinit or any(o is not None for o in overrides)):
+        raise ValueError("a masked fit takes no reinit_collapsed and no initial parameters")
     w0, m0, p0 = overrides
     if w0 is not None and m0 is not None and p0 is not None:
         # Everything given: no initial responsibilities to compute (p0 holds
         # the covariances of the validated precisions_init).
         params = GMMParams.from_covariances(w0, m0 - shift, p0, ctype)
     else:
-        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size)
-        params = m_step(stats0, ctype, reg_covar, prior)
+        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active)
+        params = m_step(stats0, ctype, reg_covar, prior, active)
         if w0 is not None:
             params = dataclasses.replace(params, weights=w0)
         if m0 is not None:
@@ -292,14 +337,14 @@ def _fit_single(
 
     def step(params, prev):
         stats = e_step(x, weights, shift, params, chunk_size)
-        new = m_step(stats, ctype, reg_covar, prior)
+        new = m_step(stats, ctype, reg_covar, prior, active)
         reseeded = jnp.bool_(False)
         if reinit:
             new, reseeded = _reseed_collapsed(x, weights, shift, params, new, stats, chunk_size)
         objective = stats.loglik / total
         return new, objective, (jnp.abs(objective - prev) < tol) & ~reseeded
 
-    return iterate(step, params, max_iter, x.dtype)
+    return iterate(step, params, max_iter, x.dtype, progress=progress, minimize=False)
 
 
 def _final(x, weights, shift, params: GMMParams, chunk_size: int):
@@ -314,7 +359,17 @@ def _final(x, weights, shift, params: GMMParams, chunk_size: int):
 
 
 @fit_jit(
-    static_argnames=("covariance_type", "n_components", "init", "n_init", "max_iter", "chunk_size", "reinit_collapsed")
+    static_argnames=(
+        "covariance_type",
+        "n_components",
+        "init",
+        "n_init",
+        "max_iter",
+        "chunk_size",
+        "reinit_collapsed",
+        "progress",
+        "restart_group",
+    )
 )
 def _gmm(
     key,
@@ -332,22 +387,50 @@ def _gmm(
     max_iter,
     chunk_size,
     reinit_collapsed,
+    progress=False,
+    restart_group=None,
 ):
     ctype, k = covariance_type, n_components
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
     fit = functools.partial(
-        _fit_single, ctype=ctype, k=k, init=init, max_iter=max_iter, chunk_size=chunk_size, reinit=reinit_collapsed
+        _fit_single,
+        ctype=ctype,
+        k=k,
+        init=init,
+        max_iter=max_iter,
+        chunk_size=chunk_size,
+        reinit=reinit_collapsed,
+        progress=progress,
     )
-    if n_init == 1:
-        params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
-    else:
-        keys = jax.random.split(key, n_init)
+
+    def best_of(keys, valid):
+        """The best of a vmapped group of restarts (`valid` masks padding keys)."""
         all_params, all_info = jax.vmap(fit, in_axes=(0,) + (None,) * 7)(
             keys, x, weights, shift, tol, reg_covar, resolved, overrides
         )
         final_ll = jax.vmap(lambda p: _final(x, weights, shift, p, chunk_size)[1])(all_params)
-        (params, info), _ = select_best((all_params, all_info), final_ll, minimize=False)
+        final_ll = jnp.where(valid, final_ll, -jnp.inf)
+        (params, info), idx = select_best((all_params, all_info), final_ll, minimize=False)
+        return params, info, final_ll[idx]
+
+    if n_init == 1:
+        params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
+    elif restart_group is None or restart_group >= n_init:
+        params, info, _ = best_of(jax.random.split(key, n_init), jnp.ones((n_init,), bool))
+    else:
+        # Many restarts: vmapped groups run one after the other (lax.map), so
+        # memory follows the group, not n_init; the winner is the same.
+        n_groups = -(-n_init // restart_group)
+        padded = n_groups * restart_group
+        keys = jax.random.split(key, n_init)
+        keys = jnp.concatenate([keys, keys[: padded - n_init]]) if padded > n_init else keys
+        valid = jnp.arange(padded) < n_init
+        params, info, ll = lax.map(
+            lambda g: best_of(*g),
+            (keys.reshape((n_groups, restart_group)), valid.reshape((n_groups, restart_group))),
+        )
+        (params, info), _ = select_best((params, info), ll, minimize=False)
     labels, ll = _final(x, weights, shift, params, chunk_size)
     n_pos = jnp.sum(weights > 0).astype(x.dtype)
     collapsed = _collapsed(params.weights * jnp.sum(weights), n_pos, jnp.sum(weights))
@@ -355,6 +438,18 @@ def _gmm(
     leaves = jax.tree_util.tree_leaves(out)
     nonfinite = ~(jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in leaves])) & jnp.isfinite(ll))
     return GMMResult(out, labels, ll, info.n_iter, info.converged, info.history, nonfinite, collapsed)
+
+
+def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_init: int) -> int:
+    """Restarts vmapped together: as many as keep the E-step's blocks near `GMM_BLOCK_BYTES`.
+
+    The blocks shrink with the number of vmapped restarts down to
+    `MIN_CHUNK_ROWS` rows each; past that, more restarts would grow memory
+    with `n_init`, so they run in groups, one group after the other.
+    """
+    width = {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}
+    rows = min(n, MIN_CHUNK_ROWS)
+    return max(1, min(n_init, GMM_BLOCK_BYTES // max(1, rows * width[covariance_type] * itemsize)))
 
 
 def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_batch: int = 1) -> int:
@@ -386,6 +481,7 @@ def gmm(
     precisions_init: Any = None,
     reinit_collapsed: bool = False,
     chunk_size: int | None = None,
+    progress: bool = False,
 ) -> GMMResult:
     """Fit a Gaussian mixture by EM (MAP-EM with `prior`).
 
@@ -400,6 +496,10 @@ def gmm(
         "random" (uniform random responsibilities). An M-step turns them into
         parameters; `weights_init`, `means_init`, `precisions_init` then override.
       n_init: restarts run as one vmap; the best finite final log-likelihood wins.
+        Hundreds are fine: past what keeps the row blocks near 4 MiB they
+        run in vmapped groups one after the other, so memory stays bounded.
+        Under vmap every restart of a group runs until the group's slowest
+        stops, at most `max_iter` iterations.
       max_iter: most EM iterations per restart.
       tol: stop when the mean log-likelihood changes by less than this (traced).
       reg_covar: added to the diagonal of every covariance (traced), >= 0.
@@ -416,6 +516,10 @@ def gmm(
         or not, collapsed components never produce NaN and are reported in
         `collapsed`.
       chunk_size: rows per block; default keeps blocks near 4 MiB.
+      progress: print the EM iteration count and the mean log-likelihood to
+        stderr while the fit runs (as in `kmeans`; nothing for fits done
+        within about a second; with restarts, the largest count and the best
+        log-likelihood). Static: `progress=False` compiles no callback.
 
     Returns:
       A `GMMResult`: `params` (a `GMMParams`), `labels`, `log_likelihood`,
@@ -459,8 +563,10 @@ def gmm(
         prior = None
     if prior is not None:
         prior = V.check_prior(prior, covariance_type, d, x.dtype)
-    chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
-    return _gmm(
+    group = restart_group_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
+    chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, group)
+    fit = functools.partial(
+        _gmm,
         key,
         x,
         w,
@@ -475,4 +581,7 @@ def gmm(
         max_iter=max_iter,
         chunk_size=min(chunk, n),
         reinit_collapsed=bool(reinit_collapsed),
+        progress=bool(progress),
+        restart_group=None if group >= n_init else group,
     )
+    return _progress.run("gmm", fit, progress)

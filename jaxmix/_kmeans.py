@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmix import _bounds as bounds
+from jaxmix import _progress
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
 from jaxmix._distances import min_argmin, partial_sq_distances, sq_norms
@@ -107,7 +108,13 @@ def e_step(x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Arra
 
 
 def e_step_with_dist(
-    x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int, with_dist: bool = True
+    x: jax.Array,
+    weights: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    chunk_size: int,
+    with_dist: bool = True,
+    active: jax.Array | None = None,
 ) -> tuple[KMeansStats, jax.Array | None]:
     """Hard assignment and its statistics, accumulated chunk by chunk.
 
@@ -120,9 +127,11 @@ def e_step_with_dist(
       with_dist: also return each row's squared distance to its centre (n,)
         (GEMM expansion), which the relocation of empty clusters uses;
         otherwise the second result is None.
+      active: (k,) bool, clusters that exist (a masked fit); None for all.
+        An inactive cluster is at infinite distance: it never gets a row.
     """
     k, d = centers.shape
-    cc = sq_norms(centers)
+    cc = masked_sq_norms(centers, active)
 
     def fold(acc: KMeansStats, chunk, valid):
         xc, wc = chunk
@@ -137,6 +146,12 @@ def e_step_with_dist(
 
     stats, dist = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
     return stats, dist
+
+
+def masked_sq_norms(centers: jax.Array, active: jax.Array | None) -> jax.Array:
+    """`||m_k||^2`, +inf for inactive clusters (never nearest in the GEMM expansion)."""
+    cc = sq_norms(centers)
+    return cc if active is None else jnp.where(active, cc, jnp.inf)
 
 
 def _inertia_from_sums(stats: bounds.Changes, centers: jax.Array) -> jax.Array:
@@ -155,7 +170,7 @@ def m_step(stats: KMeansStats, centers: jax.Array) -> jax.Array:
     return jnp.where((stats.counts > 0)[:, None], stats.sums / safe[:, None], centers)
 
 
-def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist=None):
+def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist=None, active=None):
     """Which rows move into the empty clusters: `(rows, old, target, w)`, each (k,).
 
     scikit-learn's relocation: the r-th empty cluster (`target[r]`) receives
@@ -167,7 +182,7 @@ def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist
     `labels`, when given, the rows' current labels.
     """
     k = centers.shape[0]
-    cc = sq_norms(centers)
+    cc = masked_sq_norms(centers, active)
     if dist is None:
 
         def distance_to_own_centre(chunk, valid):
@@ -198,6 +213,7 @@ def _relocate_empty(
     stats: KMeansStats,
     chunk_size: int,
     dist: jax.Array | None = None,
+    active: jax.Array | None = None,
 ) -> KMeansStats:
     """Move the points farthest from their centres into empty clusters (see `_relocation`).
 
@@ -207,9 +223,11 @@ def _relocate_empty(
     """
     k = centers.shape[0]
     empty = stats.counts <= 0
+    if active is not None:
+        empty = empty & active
 
     def relocate(stats: KMeansStats) -> KMeansStats:
-        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist)
+        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist, active=active)
         wx = (x[rows] - shift) * mw[:, None]
         counts = stats.counts - jax.ops.segment_sum(mw, old, k) + jax.ops.segment_sum(mw, target, k)
         sums = stats.sums - jax.ops.segment_sum(wx, old, k) + jax.ops.segment_sum(wx, target, k)
@@ -247,29 +265,44 @@ def _relocate_empty_bounded(x, weights, shift, centers, total: bounds.Changes, b
 
 
 def assign(
-    x: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int, exact: bool = True
+    x: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    chunk_size: int,
+    exact: bool = True,
+    active: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Labels (n,) and squared distances to the nearest centre (n,).
 
     `exact=False` when only the labels are used: it skips the gather that
-    makes the distances exact.
+    makes the distances exact. `active`: (k,) bool, the clusters that exist.
     """
-    cc = sq_norms(centers)
+    cc = masked_sq_norms(centers, active)
     return map_rows(lambda xc: _nearest(xc - shift, centers, cc, exact=exact), x, chunk_size)
 
 
-def _fit_single(key, x, weights, shift, tol_abs, init_centers, *, n_clusters, init, max_iter, chunk_size, algorithm):
-    """One restart from its own seeds; see `_lloyd`."""
-    c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
-    return _lloyd(c0, x, weights, shift, tol_abs, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm)
+def _fit_single(
+    key, x, weights, shift, tol_abs, init_centers, *, n_clusters, init, max_iter, chunk_size, algorithm, active=None
+):
+    """One restart from its own seeds; see `_lloyd`. `active`: (k,) bool mask of a masked fit."""
+    n_active = None if active is None else jnp.sum(active.astype(jnp.int32))
+    c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size, n_active)
+    return _lloyd(
+        c0, x, weights, shift, tol_abs, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm, active=active
+    )
 
 
-def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm):
+def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, progress=False, active=None):
     """Lloyd iterations from centres `c0` (shifted coordinates).
 
     Returns `(state, LoopInfo)` where `state[0]` are the final centres and
-    `state[1]` the bounds (None for the dense algorithm).
+    `state[1]` the bounds (None for the dense algorithm). With `active` (a
+    (k,) bool mask; dense algorithm only) the inactive clusters never take a
+    row and are never relocated: the fit equals one with `sum(active)`
+    clusters.
     """
+    if active is not None and algorithm != "lloyd":
+        raise ValueError("a masked k-means fit runs the dense (lloyd) algorithm")
 
     def update(stats, centers, prev):
         """M-step and convergence test; `prev` = the previous (counts, sums)."""
@@ -290,8 +323,8 @@ def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm):
         def step(state, prev_objective):
             del prev_objective
             centers, _, prev = state
-            stats, dist = e_step_with_dist(x, weights, shift, centers, chunk_size)
-            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist)
+            stats, dist = e_step_with_dist(x, weights, shift, centers, chunk_size, active=active)
+            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist, active=active)
             new, done, prev = update(stats, centers, prev)
             return (new, None, prev), stats.inertia, done
 
@@ -316,7 +349,7 @@ def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm):
         # then only adds the changes, which are small, in `delta`.
         b0, base = bounds.assign(x, weights, shift, c0, bounds.unknown_bounds(x.shape[0], x.dtype), chunk_size)
         state0 = (c0, b0, base, bounds.Changes.zero(k, d, x.dtype), no_stats)
-    return iterate(step, state0, max_iter, x.dtype)
+    return iterate(step, state0, max_iter, x.dtype, progress=progress)
 
 
 def _final_assignment(x, weights, shift, state, chunk_size):
@@ -342,11 +375,13 @@ def _final_assignment(x, weights, shift, state, chunk_size):
 SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
 
 
-@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm"))
-def _kmeans(key, x, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, chunk_size, algorithm):
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm", "progress"))
+def _kmeans(
+    key, x, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, chunk_size, algorithm, progress=False
+):
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
-    lloyd = functools.partial(_lloyd, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm)
+    lloyd = functools.partial(_lloyd, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm, progress=progress)
 
     def fit(c0):
         state, info = lloyd(c0, x, weights, shift, tol_abs)
@@ -406,6 +441,7 @@ def kmeans(
     weights: Any = None,
     chunk_size: int | None = None,
     algorithm: str = "auto",
+    progress: bool = False,
 ) -> KMeansResult:
     """Fit k-means by Lloyd's algorithm.
 
@@ -438,6 +474,11 @@ def kmeans(
         settle, at 12 bytes per row per restart. "auto" (default) picks
         "hamerly" on CPU when it was measured to pay (8 <= k <= 256,
         n * k >= 2**22, max_iter >= 10), "lloyd" otherwise.
+      progress: print the iteration count and the inertia to stderr while
+        the fit runs (a self-overwriting line on a terminal, a line every few
+        seconds otherwise; nothing for fits done within about a second; with
+        restarts, the largest count and the best inertia). The call then
+        waits for the result. Static: `progress=False` compiles no callback.
 
     Returns:
       A `KMeansResult` with `centers`, `labels`, `inertia`, `n_iter`,
@@ -460,7 +501,8 @@ def kmeans(
     chunk = min(a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init), n)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    return _kmeans(
+    fit = functools.partial(
+        _kmeans,
         key,
         x,
         a.weights,
@@ -472,7 +514,9 @@ def kmeans(
         max_iter=a.max_iter,
         chunk_size=chunk,
         algorithm=choose_algorithm(algorithm, n, k, a.max_iter),
+        progress=bool(progress),
     )
+    return _progress.run("kmeans", fit, progress)
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size",))

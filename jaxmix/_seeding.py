@@ -8,6 +8,7 @@ of positive weight exist.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +52,7 @@ def kmeans_plusplus(
     weights: jax.Array,
     n_clusters: int,
     chunk_size: int,
+    n_active: jax.Array | None = None,
 ) -> jax.Array:
     """Greedy k-means++ (Arthur and Vassilvitskii 2007; scikit-learn's variant).
 
@@ -64,6 +66,15 @@ def kmeans_plusplus(
     centre keeps probability 0. Under `vmap` over restarts the GEMM covers
     every restart's candidates in one pass over the data.
 
+    The uniform draw of centre j, candidate t comes from
+    `fold_in(fold_in(key, j), t)`: the first k centres are the same whatever
+    `n_clusters` is, which makes a masked fit (`n_active`) equal to a fit
+    with `n_active` clusters.
+
+    Args:
+      n_active: a traced count k <= n_clusters: only the first k centres are
+        seeded, with k's number of candidates (the rest stay 0); None for all.
+
     Returns:
       (n_clusters, d) centres in centred coordinates.
     """
@@ -73,7 +84,18 @@ def kmeans_plusplus(
     # E-step's (rows, k) ones.
     chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
     # All uniform draws at once: no PRNG in the loop body (less to compile).
-    u = jax.random.uniform(key, (n_clusters, n_trials), dtype=x.dtype)
+    u = jax.vmap(
+        lambda j: jax.vmap(
+            lambda t: jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, j), t), (), x.dtype)
+        )(jnp.arange(n_trials))
+    )(jnp.arange(n_clusters))
+    if n_active is None:
+        upper: Any = n_clusters
+        trial_ok = jnp.ones((n_trials,), bool)
+    else:
+        upper = jnp.asarray(n_active, jnp.int32)
+        used = 2 + jnp.floor(jnp.log(jnp.maximum(upper, 1).astype(jnp.float32))).astype(jnp.int32)
+        trial_ok = jnp.arange(n_trials) < used
     first = x[_inverse_cdf(u[0, 0], weights)] - shift
 
     def dist_to(c):
@@ -99,11 +121,11 @@ def kmeans_plusplus(
             return acc + wc @ jnp.minimum(dc[:, None], dt), None
 
         pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest, xx), chunk_size)
-        best = cand[jnp.argmin(pots)]
+        best = cand[jnp.argmin(jnp.where(trial_ok, pots, jnp.inf))]
         closest = jnp.minimum(closest, dist_to(best))
         return centers.at[j].set(best), closest
 
-    centers, _ = lax.fori_loop(1, n_clusters, add_center, (centers, closest))
+    centers, _ = lax.fori_loop(1, upper, add_center, (centers, closest))
     return centers
 
 
@@ -116,14 +138,17 @@ def initial_centers(
     method: str,
     n_clusters: int,
     chunk_size: int,
+    n_active: jax.Array | None = None,
 ) -> jax.Array:
     """Starting centres (centred coordinates) for the k-means family.
 
     Args:
       method: "k-means++", "random", or "array" (then `init_centers` is used).
+      n_active: only the first `n_active` centres matter (a masked fit).
     """
     if init_centers is not None:
         return init_centers - shift
     if method == "k-means++":
-        return kmeans_plusplus(key, x, shift, weights, n_clusters, chunk_size)
+        return kmeans_plusplus(key, x, shift, weights, n_clusters, chunk_size, n_active)
+    # Gumbel top-k is sorted: its first k rows are the top-k for any n_clusters >= k.
     return random_points(key, x, shift, weights, n_clusters)

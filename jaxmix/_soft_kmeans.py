@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from jaxmix import _progress
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
 from jaxmix._distances import log_probabilities, partial_sq_distances, responsibilities, sq_norms
@@ -99,7 +100,9 @@ def m_step(stats: SoftKMeansStats, centers: jax.Array) -> tuple[jax.Array, jax.A
     return new, stats.resp / jnp.sum(stats.resp)
 
 
-def _fit_single(key, x, weights, shift, tol_abs, beta, init_centers, *, n_clusters, init, max_iter, chunk_size):
+def _fit_single(
+    key, x, weights, shift, tol_abs, beta, init_centers, *, n_clusters, init, max_iter, chunk_size, progress=False
+):
     c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
     pi0 = jnp.full((n_clusters,), 1.0 / n_clusters, x.dtype)
 
@@ -111,14 +114,18 @@ def _fit_single(key, x, weights, shift, tol_abs, beta, init_centers, *, n_cluste
         moved = jnp.sum((new - centers) ** 2)
         return (new, new_pi), stats.objective, moved <= tol_abs
 
-    return iterate(step, (c0, pi0), max_iter, x.dtype)
+    return iterate(step, (c0, pi0), max_iter, x.dtype, progress=progress)
 
 
-@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size"))
-def _soft_kmeans(key, x, weights, init_centers, beta, tol, *, n_clusters, init, n_init, max_iter, chunk_size):
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "progress"))
+def _soft_kmeans(
+    key, x, weights, init_centers, beta, tol, *, n_clusters, init, n_init, max_iter, chunk_size, progress=False
+):
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
-    fit = functools.partial(_fit_single, n_clusters=n_clusters, init=init, max_iter=max_iter, chunk_size=chunk_size)
+    fit = functools.partial(
+        _fit_single, n_clusters=n_clusters, init=init, max_iter=max_iter, chunk_size=chunk_size, progress=progress
+    )
     if n_init == 1:
         (centers, pi), info = fit(key, x, weights, shift, tol_abs, beta, init_centers)
     else:
@@ -150,6 +157,7 @@ def soft_kmeans(
     tol: float = 1e-4,
     weights: Any = None,
     chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SoftKMeansResult:
     """Fit soft k-means: responsibilities `r_ik ∝ pi_k exp(-beta ||x_i - m_k||^2)`.
 
@@ -172,6 +180,9 @@ def soft_kmeans(
         `tol` times the mean per-feature variance of the data (traced).
       weights: (n_samples,) non-negative sample weights; 0 removes a row.
       chunk_size: rows per block of the (rows, k) responsibility matrix.
+      progress: print the iteration count and the free energy to stderr
+        while the fit runs (as in `kmeans`; nothing for fits done within
+        about a second). Static: `progress=False` compiles no callback.
 
     Returns:
       A `SoftKMeansResult`; `history` is the free energy F per iteration
@@ -192,7 +203,8 @@ def soft_kmeans(
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
-    return _soft_kmeans(
+    fit = functools.partial(
+        _soft_kmeans,
         key,
         x,
         a.weights,
@@ -204,7 +216,9 @@ def soft_kmeans(
         n_init=n_init,
         max_iter=a.max_iter,
         chunk_size=min(chunk, n),
+        progress=bool(progress),
     )
+    return _progress.run("soft_kmeans", fit, progress)
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size",))

@@ -1,21 +1,49 @@
 """The `jaxmix` command line.
 
+    jaxmix fit DATA -k K [--model kmeans|gmm|soft-kmeans] [options] [-o OUTDIR]
+    jaxmix predict MODEL DATA [-o labels.csv] [--proba]
+    jaxmix info MODEL
+    jaxmix select DATA [--k 1..9] [--covariance-types full tied diag spherical] [--criterion bic] [-o OUTDIR]
     jaxmix demo [--k 2] [--seed 0] [--output jaxmix-demo.png] [--raw]
+
+`fit` reads a numeric table (CSV with or without a header, .npy, .npz,
+Parquet with pyarrow), fits a model with `progress=True`, prints a summary
+and writes `model.npz` (a jaxmix model file holding the fitted result and
+the preprocessing: columns, standardisation), `labels.csv`,
+`responsibilities.csv` (mixtures) and `plot.png` into OUTDIR. `predict`
+applies a model file to new data with the same preprocessing; `info`
+describes a model file.
 
 `demo` fits k-means and a two-component full-covariance Gaussian mixture
 to the bundled Old Faithful data, prints a summary and writes the figure
 after Bishop (PRML, Fig. 9.8): hard k-means labels beside the mixture's
 responsibilities with 1- and 2-sigma ellipses (needs the `plot` extra).
+
+Errors (a bad file, a bad k, an unknown column, a non-numeric cell) print
+`jaxmix: error: ...` on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
+import jax
 import numpy as np
+
+import jaxmix
+from jaxmix import _cli_report as report
+from jaxmix import _io
+from jaxmix._tables import DataError, Table, read_table, select
+from jaxmix._validation import float_dtype
+
+MODELS = ("kmeans", "gmm", "soft-kmeans")
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def _ellipse(ax, mean, cov, n_sigma, **kw):
@@ -28,10 +56,6 @@ def _ellipse(ax, mean, cov, n_sigma, **kw):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import jax
-
-    import jaxmix
-
     x, names = jaxmix.datasets.load_faithful(return_names=True)
     # As in Bishop's figures: fit standardised columns, since the raw units
     # (minutes of eruption vs minutes of waiting) differ ~20x in spread.
@@ -120,9 +144,490 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_model_options(args: argparse.Namespace) -> None:
+    if args.covariance_type is not None and args.model != "gmm":
+        raise DataError("--covariance-type applies to --model gmm only")
+    if args.beta is not None and args.model != "soft-kmeans":
+        raise DataError("--beta applies to --model soft-kmeans only")
+    if args.model == "soft-kmeans" and args.beta is None:
+        raise DataError("--model soft-kmeans needs --beta (stiffness, in 1 / squared distance of the fitted data)")
+
+
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    # A constant column stays as it is (centred): dividing by 0 would make NaN.
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _fit_model(args: argparse.Namespace, z: Any) -> Any:
+    key = jax.random.key(args.seed)
+    kw: dict[str, Any] = {"n_init": args.n_init, "progress": not args.quiet}
+    if args.max_iter is not None:
+        kw["max_iter"] = args.max_iter
+    if args.tol is not None:
+        kw["tol"] = args.tol
+    if args.model == "kmeans":
+        return jaxmix.kmeans(key, z, args.k, **kw)
+    if args.model == "soft-kmeans":
+        return jaxmix.soft_kmeans(key, z, args.k, beta=args.beta, **kw)
+    return jaxmix.gmm(key, z, args.k, covariance_type=args.covariance_type or "full", **kw)
+
+
+def _centres_and_weights(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Centres (k, d) in fitted units and mixing weights (None for k-means) of a fitted result."""
+    params = getattr(result, "params", result)
+    if hasattr(params, "means"):
+        return np.asarray(params.means, np.float64), np.asarray(params.weights, np.float64)
+    weights = getattr(result, "weights", None)
+    return np.asarray(result.centers, np.float64), None if weights is None else np.asarray(weights, np.float64)
+
+
+def _responsibilities(result: Any, z: Any) -> np.ndarray | None:
+    if isinstance(result, jaxmix.GMMResult):
+        return np.asarray(jaxmix.predict_proba(result.params, z))
+    if isinstance(result, jaxmix.GMMParams):
+        return np.asarray(jaxmix.predict_proba(result, z))
+    if isinstance(result, jaxmix.SoftKMeansResult):
+        return np.asarray(jaxmix.soft_kmeans_predict_proba(result, z))
+    return None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    _check_model_options(args)
+    try:
+        table = read_table(args.data, args.columns, args.key)
+    except DataError as e:
+        if args.columns is None and "non-numeric" in str(e):
+            raise DataError(f"{e} (pick the numeric columns with --columns)") from None
+        raise
+    x = table.x
+    n, d = x.shape
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    z_host = x
+    if args.standardize:
+        mean, std = _standardisation(x)
+        z_host = (x - mean) / std
+    z = z_host.astype(float_dtype())
+    t0 = time.perf_counter()
+    result = jax.block_until_ready(_fit_model(args, z))
+    seconds = time.perf_counter() - t0
+    if bool(np.any(result.nonfinite)):
+        print("jaxmix: warning: NaN or inf reached the fitted model (try --standardize)", file=sys.stderr)
+
+    centres, weights = _centres_and_weights(result)
+    if std is not None and mean is not None:
+        centres = centres * std + mean
+    labels = np.asarray(result.labels)
+    resp = _responsibilities(result, z)
+    bic = float(jaxmix.bic(result.params, z)) if args.model == "gmm" else None
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    out = args.output_dir
+    metadata = {
+        "model": args.model,
+        "columns": table.names,
+        "column_indices": table.indices,
+        "named_columns": table.named,
+        "standardize": None if mean is None or std is None else {"mean": mean.tolist(), "std": std.tolist()},
+        "data": os.path.basename(os.fspath(args.data)),
+        "n_samples": n,
+        "n_features": d,
+        "seed": args.seed,
+        "n_init": args.n_init,
+        "bic": bic,
+    }
+    written = [os.path.join(out, "model.npz"), os.path.join(out, "labels.csv")]
+    _io.save(result, written[0], metadata=metadata)
+    report.write_csv(written[1], ["label"], [labels])
+    if resp is not None:
+        written.append(os.path.join(out, "responsibilities.csv"))
+        report.write_csv(written[-1], [f"p{j}" for j in range(resp.shape[1])], list(resp.T))
+    note = None
+    if not args.no_plot:
+        title = f"{args.model} (k={args.k}) on {os.path.basename(os.fspath(args.data))}"
+        plot_x = z_host if (d > 2 and args.standardize) else x
+        plot_c = (centres - mean) / std if (d > 2 and mean is not None and std is not None) else centres
+        if report.plot(os.path.join(out, "plot.png"), plot_x, labels, plot_c, table.names, title, resp):
+            written.append(os.path.join(out, "plot.png"))
+        else:
+            note = "no plot.png: matplotlib is not installed (pip install 'jaxmix[plot]')"
+    if not args.quiet:
+        _print_summary(args, table, result, seconds, centres, weights, labels, bic)
+        print("wrote     " + ", ".join(written))
+        if note:
+            print(note)
+    return 0
+
+
+def _print_summary(args, table: Table, result, seconds, centres, weights, labels, bic) -> None:
+    n, d = table.x.shape
+    model = args.model + (f", {args.covariance_type or 'full'} covariances" if args.model == "gmm" else "")
+    model += f", beta {args.beta:g}" if args.model == "soft-kmeans" else ""
+    cols = ", ".join(table.names[: report.MAX_TABLE_COLUMNS]) + (", ..." if d > report.MAX_TABLE_COLUMNS else "")
+    print(f"jaxmix {jaxmix.__version__} on {jax.default_backend()}: {model}, k={args.k}, n_init={args.n_init}")
+    print(f"data      {args.data}: n={n} rows, d={d} columns ({cols}){', standardised' if args.standardize else ''}")
+    converged = "converged" if bool(result.converged) else "NOT converged (raise --max-iter or --tol)"
+    print(f"fit       {int(result.n_iter)} iterations, {converged}, {seconds:.2f} s with compilation")
+    unit = " (standardised units)" if args.standardize else ""
+    if args.model == "kmeans":
+        print(f"inertia   {float(result.inertia):.6g}{unit}")
+    elif args.model == "soft-kmeans":
+        print(f"free energy {float(result.objective):.6g}{unit}")
+    else:
+        print(f"mean log-likelihood {float(result.log_likelihood):.6g}, BIC {bic:.6g}{unit}")
+        if bool(np.any(result.collapsed)):
+            print(f"collapsed components: {np.flatnonzero(np.asarray(result.collapsed)).tolist()}")
+    sizes = np.bincount(labels, minlength=centres.shape[0])
+    what = "mean" if args.model == "gmm" else "centre"
+    for line in report.cluster_table(table.names, sizes, centres, weights, what):
+        print(line)
+
+
+def _model_columns(meta: dict[str, Any], d: int, where: str, columns: list[str] | None):
+    """How `predict` picks the model's columns from new data.
+
+    `columns` when given (as in fit); else by name when both the model and
+    the data have names; else the positions the model was fitted on, when
+    the data have that many columns (the training file's layout); else all
+    columns when there are exactly as many as the model has features.
+    """
+
+    def choose(names: list[str], named: bool) -> list[int]:
+        if columns is not None:
+            idx = select(names, named, columns, where)
+            if len(idx) != d:
+                raise DataError(f"--columns selects {len(idx)} columns; the model takes {d} features")
+            return idx
+        wanted = meta.get("columns")
+        if meta.get("named_columns") and named and wanted:
+            missing = [c for c in wanted if c not in names]
+            if missing:
+                raise DataError(
+                    f"{where}: no column {missing[0]!r}, which the model was fitted on (columns: {', '.join(names)})"
+                )
+            return [names.index(c) for c in wanted]
+        indices = meta.get("column_indices")
+        if indices is not None and len(indices) == d and max(indices) < len(names):
+            return list(indices)
+        if len(names) == d:
+            return list(range(d))
+        fitted = "" if indices is None else f" (fitted on the columns at positions {', '.join(map(str, indices))})"
+        raise DataError(
+            f"{where} has {len(names)} columns; the model takes {d} features{fitted}: choose them with --columns"
+        )
+
+    return choose
+
+
+def _n_features(model: Any) -> int:
+    params = getattr(model, "params", model)
+    centres = params.means if hasattr(params, "means") else model.centers
+    if np.ndim(centres) != 2:
+        raise DataError("the model file holds a batch of models (from kmeans_batch); predict takes one model")
+    return int(np.shape(centres)[1])
+
+
+def _predict(args: argparse.Namespace) -> int:
+    model, header = _io.load_with_header(args.model)
+    if str(header["kind"]).startswith("sklearn.") and hasattr(model, "predict"):
+        return _predict_estimator(args, model, header)
+    if not isinstance(model, (jaxmix.KMeansResult, jaxmix.SoftKMeansResult, jaxmix.GMMResult, jaxmix.GMMParams)):
+        raise DataError(f"{args.model} holds a {header['kind']}, which `jaxmix predict` cannot apply")
+    d = _n_features(model)
+    meta = header.get("metadata") or {}
+    x = read_table(args.data, key=args.key, choose=_model_columns(meta, d, os.fspath(args.data), args.columns)).x
+    std_meta = meta.get("standardize")
+    if std_meta:
+        x = (x - np.asarray(std_meta["mean"])) / np.asarray(std_meta["std"])
+    z = x.astype(float_dtype())
+    resp = _responsibilities(model, z)
+    if isinstance(model, jaxmix.KMeansResult):
+        if args.proba:
+            raise DataError("--proba needs a mixture (gmm or soft-kmeans model); k-means assigns hard labels")
+        labels = np.asarray(jaxmix.kmeans_predict(model.centers, z))
+    elif isinstance(model, jaxmix.SoftKMeansResult):
+        assert resp is not None
+        labels = np.argmax(resp, axis=1).astype(np.int32)
+    else:
+        params = model.params if isinstance(model, jaxmix.GMMResult) else model
+        labels = np.asarray(jaxmix.predict(params, z))
+    header_row, cols = ["label"], [labels]
+    if args.proba and resp is not None:
+        header_row += [f"p{j}" for j in range(resp.shape[1])]
+        cols += list(resp.T)
+    report.write_csv(sys.stdout if args.output == "-" else args.output, header_row, cols)
+    return 0
+
+
+def _predict_estimator(args: argparse.Namespace, est: Any, header: dict[str, Any]) -> int:
+    """`predict` for a fitted jaxmix.sklearn estimator saved with `jaxmix.save`."""
+    if not hasattr(est, "n_features_in_"):
+        raise DataError(f"{args.model} holds an unfitted {header['kind']}")
+    names = getattr(est, "feature_names_in_", None)
+    meta = header.get("metadata") or {}
+    if names is not None and "columns" not in meta:
+        meta = {**meta, "columns": [str(c) for c in names], "named_columns": True}
+    d = int(est.n_features_in_)
+    x = read_table(args.data, key=args.key, choose=_model_columns(meta, d, os.fspath(args.data), args.columns)).x
+    if names is not None:  # the estimator checks feature names: hand it a frame with them, else an array
+        try:
+            import pandas as pd
+
+            x = pd.DataFrame(x, columns=list(names))
+        except ImportError:
+            pass
+    labels = np.asarray(est.predict(x))
+    header_row, cols = ["label"], [labels]
+    if args.proba:
+        if not hasattr(est, "predict_proba"):
+            raise DataError("--proba needs a mixture (gmm or soft-kmeans model); k-means assigns hard labels")
+        resp = np.asarray(est.predict_proba(x))
+        header_row += [f"p{j}" for j in range(resp.shape[1])]
+        cols += list(resp.T)
+    report.write_csv(sys.stdout if args.output == "-" else args.output, header_row, cols)
+    return 0
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.extend(_flatten(v, f"{prefix}{k}."))
+        elif not (prefix and k == "kind"):  # a nested object's kind is implied by its parent's
+            out.append((prefix + k, v))
+    return out
+
+
+def _estimator_values(entries: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
+    """An estimator's stored parameters as plain values (see jaxmix/sklearn/_persist.py)."""
+    out: dict[str, Any] = {}
+    for k, e in entries.items():
+        if not isinstance(e, dict):
+            out[k] = e
+        elif "json" in e:
+            out[k] = e["json"]
+        elif prefix + k in arrays:
+            a = arrays[prefix + k]
+            out[k] = a.item() if a.ndim == 0 else f"array {a.dtype} {a.shape}"
+    return out
+
+
+def _info(args: argparse.Namespace) -> int:
+    header, arrays = _io.read_raw(args.model)
+    kind = header["kind"]
+    meta = header.get("metadata") or {}
+    print(f"file          {args.model}")
+    print(
+        f"kind          {kind} (format {header['format']} version {header['format_version']}, "
+        f"written by jaxmix {header.get('jaxmix_version', '?')})"
+    )
+    own = {k: v for k, v in header.items() if k not in _io.RESERVED}
+    if kind.startswith("sklearn.") and isinstance(own.get("params"), dict):
+        own = {"params": _estimator_values(own["params"], arrays, "param.")}
+    for k, v in _flatten(own):
+        print(f"{k:<13} {v}")
+    if meta.get("model"):
+        print(f"model         {meta['model']}, fitted on {meta.get('data', '?')}: {meta.get('n_samples', '?')} rows")
+    if "columns" in meta:
+        print(f"columns       {', '.join(meta['columns'])} (positions {', '.join(map(str, meta['column_indices']))})")
+    std = meta.get("standardize")
+    if "standardize" in meta:
+        if std:
+            print("standardised  yes: x -> (x - mean) / std before the model")
+            print("  mean        " + ", ".join(f"{v:.6g}" for v in std["mean"]))
+            print("  std         " + ", ".join(f"{v:.6g}" for v in std["std"]))
+        else:
+            print("standardised  no")
+    print("arrays")
+    for name, spec in header["arrays"].items():
+        print(f"  {name:<24} {np.dtype(spec['dtype'])} {tuple(spec['shape'])}")
+    small = {
+        k: v
+        for k, v in arrays.items()
+        if np.size(v) <= 16 and np.ndim(v) <= 1 and k not in ("labels", "history") and not k.startswith("param.")
+    }
+    if small or meta.get("bic") is not None:
+        print("diagnostics")
+        for k, v in small.items():
+            print(f"  {k:<24} {report.describe_array(v)}")
+        if meta.get("bic") is not None:
+            print(f"  {'bic':<24} {meta['bic']:.6g}")
+    return 0
+
+
+def _k_values(text: str) -> list[int]:
+    """`--k`: "1..9" (inclusive), "2,3,5", or "4"."""
+    try:
+        if ".." in text:
+            lo, hi = (int(v) for v in text.split("..", 1))
+            if hi < lo:
+                raise ValueError
+            return list(range(lo, hi + 1))
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise DataError(f"--k must be a range like 1..9, a list like 2,3,5 or one number, got {text!r}") from None
+
+
+def _select_cmd(args: argparse.Namespace) -> int:
+    ks = _k_values(args.k)
+    table = read_table(args.data, args.columns, args.key)
+    x = table.x
+    n, d = x.shape
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    z_host = x
+    if args.standardize:
+        mean, std = _standardisation(x)
+        z_host = (x - mean) / std
+    z = z_host.astype(float_dtype())
+    kw: dict[str, Any] = {"n_init": args.n_init, "criterion": args.criterion, "progress": not args.quiet}
+    if args.max_iter is not None:
+        kw["max_iter"] = args.max_iter
+    if args.tol is not None:
+        kw["tol"] = args.tol
+    t0 = time.perf_counter()
+    result = jaxmix.select(jax.random.key(args.seed), z, ks, tuple(args.covariance_types), **kw)
+    seconds = time.perf_counter() - t0
+    best = result.best
+    os.makedirs(args.output_dir, exist_ok=True)
+    out = args.output_dir
+    metadata = {
+        "model": "gmm",
+        "columns": table.names,
+        "column_indices": table.indices,
+        "named_columns": table.named,
+        "standardize": None if mean is None or std is None else {"mean": mean.tolist(), "std": std.tolist()},
+        "data": os.path.basename(os.fspath(args.data)),
+        "n_samples": n,
+        "n_features": d,
+        "seed": args.seed,
+        "n_init": args.n_init,
+        "bic": float(result.bic[ks.index(result.best_k), result.covariance_types.index(result.best_covariance_type)]),
+        "selected_by": args.criterion,
+    }
+    written = [os.path.join(out, "model.npz"), os.path.join(out, "select.csv"), os.path.join(out, "labels.csv")]
+    _io.save(best, written[0], metadata=metadata)
+    rows = result.rows()
+    keys = list(rows[0])
+    # The criteria with full precision (they are compared across rows), as text.
+    report.write_csv(
+        written[1], keys, [np.array([repr(r[c]) if isinstance(r[c], float) else r[c] for r in rows]) for c in keys]
+    )
+    report.write_csv(written[2], ["label"], [np.asarray(best.labels)])
+    note = None
+    if not args.no_plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            ax = jaxmix.plot(result)
+            ax.figure.savefig(os.path.join(out, f"{args.criterion}.png"))
+            plt.close(ax.figure)
+            written.append(os.path.join(out, f"{args.criterion}.png"))
+        except ImportError:
+            note = f"no {args.criterion}.png: matplotlib is not installed (pip install 'jaxmix[plot]')"
+    if not args.quiet:
+        print(
+            f"jaxmix {jaxmix.__version__} on {jax.default_backend()}: select over k = {ks[0]}..{ks[-1]}, "
+            f"{len(result.covariance_types)} covariance types, n_init={args.n_init}, {seconds:.2f} s with compilation"
+        )
+        print(f"data      {args.data}: n={n} rows, d={d} columns{', standardised' if args.standardize else ''}")
+        print(result.table())
+        print("wrote     " + ", ".join(written))
+        if note:
+            print(note)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmix", description="Clustering by EM in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit k-means, soft k-means or a Gaussian mixture to a data file",
+        description="Fit a model to the numeric columns of DATA (CSV, .npy, .npz, Parquet) and write "
+        "model.npz, labels.csv, responsibilities.csv (mixtures) and plot.png into OUTDIR.",
+    )
+    fit.add_argument("data", help="CSV (header detected), .npy, .npz or .parquet file: one row per sample")
+    fit.add_argument("-k", "--k", type=int, required=True, help="number of clusters / components")
+    fit.add_argument("--model", choices=MODELS, default="kmeans", help="model to fit (default kmeans)")
+    fit.add_argument("--covariance-type", choices=COVARIANCE_TYPES, help="gmm only (default full)")
+    fit.add_argument("--beta", type=float, help="soft-kmeans stiffness (required for soft-kmeans)")
+    fit.add_argument("--n-init", type=int, default=4, help="restarts, run in parallel; the best wins (default 4)")
+    fit.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    fit.add_argument("--max-iter", type=int, help="most iterations per restart (default: the model's)")
+    fit.add_argument("--tol", type=float, help="convergence tolerance (default: the model's)")
+    fit.add_argument(
+        "--standardize", action="store_true", help="fit z-scored columns (stored in the model; results in data units)"
+    )
+    fit.add_argument("--columns", nargs="+", metavar="COL", help="columns to use, by name or 0-based index")
+    fit.add_argument("--key", help="array to read from an .npz file holding several")
+    fit.add_argument("-o", "--output-dir", default="jaxmix-out", help="output folder (default ./jaxmix-out)")
+    fit.add_argument("--no-plot", action="store_true", help="do not write plot.png")
+    fit.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress, no summary)")
+    fit.set_defaults(func=_fit)
+
+    predict = sub.add_parser(
+        "predict",
+        help="label new data with a model file",
+        description="Apply MODEL (from `jaxmix fit` or jaxmix.save) to DATA with the model's columns and "
+        "standardisation; write one label per row as CSV.",
+    )
+    predict.add_argument("model", help="model file (model.npz)")
+    predict.add_argument("data", help="data file, as for fit")
+    predict.add_argument("-o", "--output", default="-", help="CSV file to write, '-' for stdout (default)")
+    predict.add_argument("--proba", action="store_true", help="also write responsibilities (gmm, soft-kmeans)")
+    predict.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COL",
+        help="the model's columns in DATA, by name or 0-based index (default: the model's names, or its "
+        "positions in the training file, or all columns when there are as many as the model's features)",
+    )
+    predict.add_argument("--key", help="array to read from an .npz file holding several")
+    predict.set_defaults(func=_predict)
+
+    sel = sub.add_parser(
+        "select",
+        help="choose k and the covariance model of a Gaussian mixture by BIC (or AIC, ICL)",
+        description="Fit a Gaussian mixture for every k and covariance type (one compiled program per type), "
+        "print the criterion table (as mclust's BIC table, lower is better), and write the best model "
+        "(model.npz), select.csv (every cell), labels.csv and a plot of the criterion into OUTDIR.",
+        epilog="examples:\n  jaxmix select faithful.csv --k 1..9\n"
+        "  jaxmix select data.csv --k 2,4,8 --covariance-types full diag --criterion icl --standardize",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sel.add_argument("data", help="CSV (header detected), .npy, .npz or .parquet file: one row per sample")
+    sel.add_argument("--k", default="1..9", help="k values: a range 1..9 (default), a list 2,3,5 or one number")
+    sel.add_argument(
+        "--covariance-types",
+        nargs="+",
+        choices=COVARIANCE_TYPES,
+        default=list(COVARIANCE_TYPES),
+        help="covariance models to compare (default all four)",
+    )
+    sel.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic", help="default bic")
+    sel.add_argument("--n-init", type=int, default=10, help="restarts per cell (default 10)")
+    sel.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    sel.add_argument("--max-iter", type=int, help="most EM iterations per fit (default 500)")
+    sel.add_argument("--tol", type=float, help="convergence tolerance on the mean log-likelihood (default 1e-6)")
+    sel.add_argument("--standardize", action="store_true", help="fit z-scored columns (stored in the model)")
+    sel.add_argument("--columns", nargs="+", metavar="COL", help="columns to use, by name or 0-based index")
+    sel.add_argument("--key", help="array to read from an .npz file holding several")
+    sel.add_argument("-o", "--output-dir", default="jaxmix-select", help="output folder (default ./jaxmix-select)")
+    sel.add_argument("--no-plot", action="store_true", help="do not write the criterion plot")
+    sel.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sel.set_defaults(func=_select_cmd)
+
+    info = sub.add_parser("info", help="describe a model file", description="Describe a jaxmix model file.")
+    info.add_argument("model", help="model file (model.npz)")
+    info.set_defaults(func=_info)
+
     demo = sub.add_parser(
         "demo", help="fit k-means and a Gaussian mixture to the bundled Old Faithful data and plot them"
     )
@@ -140,9 +645,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError) as e:
+    except BrokenPipeError:
+        # The reader of our stdout went away (`jaxmix predict ... | head`): not an error of ours.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except FileNotFoundError as e:
+        print(f"jaxmix: error: no such file: {e.filename}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as e:
         print(f"jaxmix: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("jaxmix: interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":

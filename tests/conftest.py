@@ -1,5 +1,7 @@
+import gc
 import os
 
+import jax
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,3 +28,29 @@ def make_blobs(seed, n=300, d=2, k=3, spread=0.5, scale=5.0, dtype=np.float32):
 @pytest.fixture
 def blobs():
     return make_blobs(0)
+
+
+# XLA:CPU maps each compiled program's code in a few hundred memory
+# mappings (a GMM fit: ~400), and the kernel allows 65,530 per process
+# (vm.max_map_count). The suite compiles a thousand programs or so: past the
+# limit LLVM cannot map the next program and the process dies inside the
+# compiler. Dropping JAX's caches when the count grows releases the
+# programs (later tests recompile what they need).
+MAPS = "/proc/self/maps"
+MAX_MAPS = 30_000
+
+
+def _n_maps():
+    try:
+        with open(MAPS) as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compiled_programs():
+    yield
+    if _n_maps() > MAX_MAPS:
+        jax.clear_caches()
+        gc.collect()

@@ -1,11 +1,14 @@
 """The command line and the bundled data."""
 
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import make_blobs
 
+import jaxmix
 from jaxmix import cli
 from jaxmix.datasets import load_faithful
 
@@ -46,3 +49,259 @@ def test_console_script_entry_point():
 def test_unknown_command_fails():
     with pytest.raises(SystemExit):
         cli.main(["nope"])
+
+
+# --- fit, predict, info -------------------------------------------------------
+# All fits below use the same data shape, k and options, so that JAX compiles
+# each program once for the whole module.
+
+N, K = 300, 3
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The same two numeric columns (a, b) in every format, plus a text column in the CSV."""
+    d = tmp_path_factory.mktemp("data")
+    x, _ = make_blobs(0, n=N, d=2, k=K)
+    x = x.astype(np.float64) * np.array([1.0, 10.0]) + np.array([0.0, 100.0])  # b in other units
+    with open(d / "header.csv", "w") as f:
+        f.write("name,a,b\n")
+        f.writelines(f"s{i},{float(u)!r},{float(v)!r}\n" for i, (u, v) in enumerate(x))
+    with open(d / "plain.csv", "w") as f:
+        f.writelines(f"{float(u)!r};{float(v)!r};{i}\n" for i, (u, v) in enumerate(x))
+    np.save(d / "x.npy", x)
+    np.savez(d / "x.npz", x=x, other=np.arange(3))
+    return d, x
+
+
+def fit(tmp_path, *args):
+    out = tmp_path / "out"
+    code = cli.main(["fit", *map(str, args), "-k", str(K), "-o", str(out), "--no-plot"])
+    return code, out
+
+
+def read_labels(path):
+    lines = path.read_text().splitlines()
+    assert lines[0] == "label"
+    return np.array([int(v) for v in lines[1:]])
+
+
+def test_fit_reads_every_format_to_the_same_labels(tmp_path, files, capsys):
+    d, _ = files
+    runs = {
+        "header, by name": (d / "header.csv", "--columns", "a", "b"),
+        "no header, by index": (d / "plain.csv", "--columns", "0", "1"),
+        "npy": (d / "x.npy",),
+        "npz, by key": (d / "x.npz", "--key", "x"),
+    }
+    labels = {}
+    for what, args in runs.items():
+        code, out = fit(tmp_path / what.replace(" ", "_").replace(",", ""), *args)
+        assert code == 0, capsys.readouterr().err
+        labels[what] = read_labels(out / "labels.csv")
+        assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "model.npz"]
+    text = capsys.readouterr().out
+    assert "kmeans, k=3" in text and "n=300 rows, d=2 columns (a, b)" in text and "(x0, x1)" in text
+    first = labels.pop("header, by name")
+    assert len(first) == N and len(set(first)) == K
+    for other in labels.values():
+        np.testing.assert_array_equal(other, first)
+
+
+def test_standardize_round_trips_through_predict(tmp_path, files, capsys):
+    d, x = files
+    code, out = fit(tmp_path, d / "header.csv", "--columns", "b", "a", "--standardize")
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "standardised" in text and "(b, a)" in text
+    model, header = jaxmix._io.load_with_header(out / "model.npz")
+    meta = header["metadata"]
+    assert meta["columns"] == ["b", "a"] and meta["column_indices"] == [2, 1] and meta["model"] == "kmeans"
+    np.testing.assert_allclose(meta["standardize"]["mean"], x[:, ::-1].mean(0))
+    np.testing.assert_allclose(meta["standardize"]["std"], x[:, ::-1].std(0))
+    # The fit ran on z-scores; the summary shows centres in the data's units.
+    centres = np.asarray(model.centers) * meta["standardize"]["std"] + meta["standardize"]["mean"]
+    rows = [line.split() for line in text.splitlines() if re.match(r"^\s+\d+\s+\d+\s", line)]
+    np.testing.assert_allclose(np.array([[float(v) for v in r[2:]] for r in rows]), centres, rtol=1e-3, atol=1e-3)
+    pred = tmp_path / "pred.csv"
+    assert cli.main(["predict", str(out / "model.npz"), str(d / "header.csv"), "-o", str(pred)]) == 0
+    np.testing.assert_array_equal(read_labels(pred), read_labels(out / "labels.csv"))
+    # Data without names, in another layout: columns chosen by position.
+    for data in ("plain.csv", "x.npy"):
+        assert cli.main(["predict", str(out / "model.npz"), str(d / data), "--columns", "1", "0"]) == 0
+        labels = np.array(capsys.readouterr().out.split()[1:], int)
+        np.testing.assert_array_equal(labels, read_labels(out / "labels.csv"))
+
+
+def test_gmm_writes_responsibilities_and_info_describes_the_model(tmp_path, files, capsys):
+    d, _ = files
+    code, out = fit(tmp_path, d / "x.npy", "--model", "gmm", "--covariance-type", "diag", "--quiet")
+    assert code == 0 and capsys.readouterr().out == ""
+    resp = np.loadtxt(out / "responsibilities.csv", delimiter=",", skiprows=1)
+    assert (out / "responsibilities.csv").read_text().startswith("p0,p1,p2\n")
+    assert resp.shape == (N, K)
+    np.testing.assert_allclose(resp.sum(1), 1.0, atol=1e-5)
+    labels = read_labels(out / "labels.csv")
+    np.testing.assert_array_equal(resp.argmax(1), labels)
+
+    assert cli.main(["predict", str(out / "model.npz"), str(d / "x.npy"), "--proba"]) == 0
+    pred = np.loadtxt(capsys.readouterr().out.splitlines()[1:], delimiter=",")
+    np.testing.assert_array_equal(pred[:, 0].astype(int), labels)
+    np.testing.assert_allclose(pred[:, 1:], resp, atol=1e-6)
+
+    assert cli.main(["info", str(out / "model.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "GMMResult" in text and "covariance_type" in text and "diag" in text
+    assert "standardised  no" in text and "converged" in text and "bic" in text
+
+
+def test_fit_plot_and_summary(tmp_path, files, capsys):
+    pytest.importorskip("matplotlib")
+    d, _ = files
+    out = tmp_path / "o"
+    assert cli.main(["fit", str(d / "x.npy"), "-k", "3", "-o", str(out)]) == 0
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    assert "converged" in text and "inertia" in text and "plot.png" in text
+
+
+def test_fit_reads_parquet(tmp_path, files):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    d, x = files
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"name": [f"s{i}" for i in range(N)], "a": x[:, 0], "b": x[:, 1]}), path)
+    code, out = fit(tmp_path, path, "--columns", "a", "b")
+    assert code == 0
+    code, ref = fit(tmp_path / "ref", d / "x.npy")
+    np.testing.assert_array_equal(read_labels(out / "labels.csv"), read_labels(ref / "labels.csv"))
+
+
+def test_bad_input_exits_with_2_and_a_message(tmp_path, files, capsys):
+    d, _ = files
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,4\n5,abc\n")
+    gap = tmp_path / "gap.csv"
+    gap.write_text("a,b\n1,2\n3,\n")
+    nan = tmp_path / "nan.csv"
+    nan.write_text("a,b\n1,2\nnan,3\n4,5\n6,nan\n")
+    inf = tmp_path / "inf.npy"
+    np.save(inf, np.array([[1.0, 2.0], [3.0, np.inf], [5.0, 6.0]]))
+    few = tmp_path / "few.csv"
+    few.write_text("a,b\n1,2\n3,4\n")
+    junk = tmp_path / "junk.npy"
+    junk.write_bytes(b"\x93NUMPY garbage")
+    model = tmp_path / "m.npz"
+    one = jaxmix.GMMParams.from_covariances(
+        np.ones(1, np.float32), np.zeros((1, 2), np.float32), np.eye(2, dtype=np.float32)[None]
+    )
+    jaxmix.save(one, model)
+    cases = [
+        (["fit", bad, "-k", "2"], "non-numeric value 'abc' in column 'b' at line 4"),
+        (["fit", gap, "-k", "2"], "missing value '' in column 'b' at line 3"),
+        (["fit", d / "header.csv", "-k", "2"], "non-numeric value 's0' in column 'name' at line 2"),
+        (["fit", d / "header.csv", "-k", "2", "--columns", "a", "nope"], "unknown column 'nope'"),
+        (["fit", d / "plain.csv", "-k", "2", "--columns", "7"], "column index 7 is out of range"),
+        (["fit", d / "x.npy", "-k", "0"], "n_clusters"),
+        (["fit", d / "x.npy", "-k", "2", "--model", "soft-kmeans"], "needs --beta"),
+        (["fit", d / "x.npz", "-k", "2"], "pick one with --key"),
+        (
+            ["fit", nan, "-k", "2"],
+            "missing value (NaN) in column 'a' at line 3; 2 rows have NaN or inf values, also line 5",
+        ),
+        (["fit", inf, "-k", "2"], "non-finite value inf in column 'x1' at row 1"),
+        (["fit", few, "-k", "3"], "n_clusters=3 must be <= n_samples=2"),
+        (["fit", junk, "-k", "2"], "junk.npy"),
+        (["fit", model, "-k", "2"], "is a jaxmix model file, not data"),
+        (["fit", tmp_path / "missing.csv", "-k", "2"], "no such file"),
+        (["info", bad], "not a jaxmix model file"),
+        (["predict", model, d / "x.npy", "--proba", "-o", tmp_path / "p.csv"], None),
+        (["predict", model, d / "header.csv"], "has 3 columns; the model takes 2 features"),
+        (["predict", model, d / "header.csv", "--columns", "name", "a"], "non-numeric value 's0' in column 'name'"),
+    ]
+    for argv, message in cases:
+        code = cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        if message is None:
+            assert code == 0, err
+            continue
+        assert code == 2, argv
+        assert err.startswith("jaxmix: error: ") and message in err and "Traceback" not in err, err
+
+
+def test_predict_and_info_take_a_saved_scikit_learn_estimator(tmp_path, files, capsys):
+    pytest.importorskip("sklearn")
+    pd = pytest.importorskip("pandas")
+    from jaxmix.sklearn import GaussianMixture
+
+    d, x = files
+    est = GaussianMixture(K, covariance_type="diag", random_state=0).fit(pd.DataFrame(x, columns=["a", "b"]))
+    jaxmix.save(est, tmp_path / "est.npz")
+    # header.csv has a text column first: the model's names pick a and b.
+    assert cli.main(["predict", str(tmp_path / "est.npz"), str(d / "header.csv"), "--proba"]) == 0
+    pred = np.loadtxt(capsys.readouterr().out.splitlines()[1:], delimiter=",")
+    np.testing.assert_array_equal(pred[:, 0].astype(int), est.predict(pd.DataFrame(x, columns=["a", "b"])))
+    np.testing.assert_allclose(pred[:, 1:].sum(1), 1.0, atol=1e-6)
+    assert cli.main(["info", str(tmp_path / "est.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "sklearn.GaussianMixture" in text and "params.covariance_type diag" in text
+
+
+def test_the_installed_command_end_to_end(tmp_path, files):
+    """Through a real process: the happy path and an error path (exit 2, one line, no traceback)."""
+    d, _ = files
+    run = [sys.executable, "-m", "jaxmix.cli"]
+    out = tmp_path / "o"
+    p = subprocess.run(
+        [
+            *run,
+            "fit",
+            str(d / "header.csv"),
+            "-k",
+            "3",
+            "--columns",
+            "a",
+            "b",
+            "--model",
+            "gmm",
+            "--standardize",
+            "-o",
+            str(out),
+            "--no-plot",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "converged" in p.stdout and (out / "model.npz").exists() and (out / "responsibilities.csv").exists()
+    p = subprocess.run(
+        [*run, "predict", str(out / "model.npz"), str(d / "header.csv")], capture_output=True, text=True, check=False
+    )
+    assert p.returncode == 0, p.stderr
+    np.testing.assert_array_equal(np.array(p.stdout.split()[1:], int), read_labels(out / "labels.csv"))
+    p = subprocess.run([*run, "info", str(d / "header.csv")], capture_output=True, text=True, check=False)
+    assert p.returncode == 2 and p.stderr.startswith("jaxmix: error: ") and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    for command in ("fit", "predict", "info", "demo"):
+        p = subprocess.run([*run, command, "--help"], capture_output=True, text=True, check=False)
+        assert p.returncode == 0 and "usage: jaxmix " + command in p.stdout
+
+
+def test_select_writes_the_table_the_best_model_and_the_plot(tmp_path, capsys):
+    data = cli.__file__.replace("cli.py", "datasets/faithful.csv")
+    out = tmp_path / "sel"
+    argv = ["select", data, "--k", "1..3", "--covariance-types", "tied", "spherical", "--n-init", "2", "-o", str(out)]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "tied (EEE)" in text and "spherical (VII)" in text and "best: k = 3, tied" in text
+    lines = (out / "select.csv").read_text().splitlines()
+    assert lines[0].startswith("k,covariance_type,log_likelihood,bic") and len(lines) == 1 + 3 * 2
+    assert (out / "bic.png").read_bytes()[:4] == b"\x89PNG"
+    model = jaxmix.load(out / "model.npz")
+    assert model.params.covariance_type == "tied" and model.params.means.shape == (3, 2)
+    assert cli.main(["predict", str(out / "model.npz"), data]) == 0
+    labels = np.array(capsys.readouterr().out.split()[1:], int)
+    np.testing.assert_array_equal(labels, read_labels(out / "labels.csv"))
+    assert cli.main(["select", data, "--k", "3..1"]) == 2
+    assert "--k must be a range" in capsys.readouterr().err

@@ -177,3 +177,60 @@ def test_soft_kmeans_large_beta_is_kmeans():
     p = sk.predict_proba(X64)
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-12)
     assert sk.score(X64) <= 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KMeans(4, n_init=2, random_state=0),
+        lambda: GaussianMixture(3, covariance_type="diag", means_init=X64[[0, 100, 200]], random_state=1),
+        lambda: SoftKMeans(3, beta=0.5, random_state=np.random.RandomState(0)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimators_round_trip_through_model_files(tmp_path, make, dtype):
+    import jaxmix
+
+    X = pd.DataFrame(X64.astype(dtype), columns=["a", "b", "c"])
+    est = make().fit(X)
+    jaxmix.save(est, tmp_path / "est.npz")
+    back = jaxmix.load(tmp_path / "est.npz")
+    assert type(back) is type(est)
+    params = est.get_params()
+    if isinstance(params["random_state"], np.random.RandomState):
+        params["random_state"] = None  # a generator's state is not part of a fitted model
+    for k, v in params.items():
+        np.testing.assert_array_equal(back.get_params()[k], v)
+    fitted = sorted(k for k in vars(est) if k.endswith("_") and not k.startswith("_"))
+    assert fitted == sorted(k for k in vars(back) if k.endswith("_") and not k.startswith("_"))
+    for k in fitted:
+        a, b = getattr(est, k), getattr(back, k)
+        assert type(a) is type(b), k
+        np.testing.assert_array_equal(b, a)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype, k
+    assert list(back.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    if hasattr(est, "score_samples"):
+        np.testing.assert_array_equal(back.score_samples(X), est.score_samples(X))
+
+
+def test_estimator_with_a_callable_init_is_refused_by_save(tmp_path):
+    import jaxmix
+
+    est = KMeans(2, init=lambda X, k, random_state: X[:k], n_init=1).fit(X64)
+    with pytest.raises(TypeError, match="callable"):
+        jaxmix.save(est, tmp_path / "est.npz")
+    assert not (tmp_path / "est.npz").exists()
+
+
+def test_verbose_shows_progress(monkeypatch, capfd):
+    from jaxmix import _progress
+
+    monkeypatch.setattr(_progress, "THRESHOLD_S", 0.0)
+    monkeypatch.setattr(_progress, "INTERVAL_S", 0.0)
+    monkeypatch.setattr(_progress, "_is_tty", lambda: False)
+    GaussianMixture(2, covariance_type="diag", random_state=0, verbose=1).fit(X64)
+    assert "jaxmix gmm: iteration 1 objective" in capfd.readouterr().err
+    GaussianMixture(2, covariance_type="diag", random_state=0).fit(X64)
+    assert capfd.readouterr().err == ""

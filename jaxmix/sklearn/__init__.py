@@ -14,6 +14,12 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
 
 from jaxmix.sklearn._gmm import GaussianMixture as GaussianMixture
 from jaxmix.sklearn._kmeans import KMeans as KMeans
+from jaxmix.sklearn._persist import register as _register
 from jaxmix.sklearn._soft_kmeans import SoftKMeans as SoftKMeans
+
+# jaxmix.save / jaxmix.load handle the estimators (kinds "sklearn.<Name>").
+_register("sklearn.KMeans", KMeans)
+_register("sklearn.GaussianMixture", GaussianMixture)
+_register("sklearn.SoftKMeans", SoftKMeans)
 
 __all__ = ["GaussianMixture", "KMeans", "SoftKMeans"]

@@ -148,6 +148,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 weights_init=inits[0],
                 means_init=inits[1],
                 precisions_init=inits[2],
+                progress=bool(self.verbose),
             )
             g = jax.device_get(g)
         if bool(g.nonfinite) or _ill_defined(g.params, X):

@@ -127,7 +127,9 @@ class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixi
             raise ValueError(f"init must be 'k-means++', 'random', an array or a callable, got {init!r}")
         key = B.key_from(self.random_state)
         Xp, wp, n = B.padded(X, w)
-        kw: dict[str, Any] = dict(max_iter=max_iter, tol=tol, weights=wp, algorithm=ALGORITHMS[self.algorithm])
+        kw: dict[str, Any] = dict(
+            max_iter=max_iter, tol=tol, weights=wp, algorithm=ALGORITHMS[self.algorithm], progress=bool(self.verbose)
+        )
         with B.precision(X.dtype):
             if callable(init):
                 # A callable gives each restart its own centres (scikit-learn's

@@ -96,6 +96,7 @@ class SoftKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, Transformer
                 max_iter=_check_int(self.max_iter, "max_iter", 1),
                 tol=_check_nonnegative(self.tol, "tol"),
                 weights=wp,
+                progress=bool(self.verbose),
             )
             r = jax.device_get(r)
         if bool(r.nonfinite):

@@ -1,0 +1,89 @@
+"""progress=True: a status line on stderr for long fits, nothing otherwise, same results."""
+
+import re
+
+import jax
+import numpy as np
+import pytest
+from conftest import make_blobs
+
+import jaxmix
+from jaxmix import _progress
+
+KEY = jax.random.key(0)
+FITS = {
+    "kmeans": (lambda x, **kw: jaxmix.kmeans(KEY, x, 3, n_init=3, **kw)),
+    "soft_kmeans": (lambda x, **kw: jaxmix.soft_kmeans(KEY, x, 3, beta=0.5, **kw)),
+    "gmm": (lambda x, **kw: jaxmix.gmm(KEY, x, 3, n_init=2, covariance_type="diag", **kw)),
+}
+
+
+@pytest.fixture(scope="module")
+def x():
+    return make_blobs(3, n=200, d=2, k=3)[0]
+
+
+@pytest.fixture
+def always(monkeypatch):
+    """Report every iteration of every fit (no threshold, no interval), as on a pipe."""
+    monkeypatch.setattr(_progress, "THRESHOLD_S", 0.0)
+    monkeypatch.setattr(_progress, "INTERVAL_S", 0.0)
+    monkeypatch.setattr(_progress, "_is_tty", lambda: False)
+
+
+def iterations(text):
+    return [int(n) for n in re.findall(r"iteration (\d+) objective", text)]
+
+
+@pytest.mark.parametrize("name", list(FITS))
+def test_progress_reports_each_iteration_once_and_changes_nothing(x, name, always, capfd):
+    fit = FITS[name]
+    quiet = fit(x)
+    assert capfd.readouterr().err == ""
+    loud = fit(x, progress=True)
+    err = capfd.readouterr().err
+    jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
+    assert err.startswith(f"jaxmix {name}: iteration 1 objective ")
+    assert "(cpu, " in err or "(" in err.splitlines()[0]
+    # Restarts are reduced on the device: one report per iteration, the
+    # largest count, whatever n_init is.
+    seen = iterations(err)
+    assert seen == list(range(1, len(seen) + 1)) and seen[-1] >= int(loud.n_iter)
+    first = float(re.search(r"objective (\S+)", err).group(1))
+    if name == "kmeans":  # the best restart's inertia after the first E-step
+        assert first <= float(loud.history[0]) * (1 + 1e-6)
+
+
+def test_fast_fits_print_nothing(x, monkeypatch, capfd):
+    monkeypatch.setattr(_progress, "THRESHOLD_S", 1e9)
+    r = FITS["kmeans"](x, progress=True)
+    assert int(r.n_iter) >= 1
+    assert capfd.readouterr().err == ""
+
+
+def test_terminal_line_overwrites_itself(x, always, monkeypatch, capfd):
+    monkeypatch.setattr(_progress, "_is_tty", lambda: True)
+    monkeypatch.setattr(_progress, "REFRESH_S", 0.0)
+    FITS["kmeans"](x, progress=True)
+    err = capfd.readouterr().err
+    assert err.count("\r") == len(iterations(err)) and err.endswith("\n") and err.count("\n") == 1
+    assert "done" in err.splitlines()[-1]
+
+
+def test_no_callback_compiled_without_progress(x):
+    def lowered(progress):
+        f = jax.jit(lambda x: jaxmix.kmeans(KEY, x, 3, progress=progress).inertia)
+        return f.lower(x).as_text()
+
+    assert "callback" not in lowered(False)
+    assert "callback" in lowered(True)
+
+
+def test_progress_inside_a_users_jit(x, always, capfd):
+    f = jax.jit(lambda x: jaxmix.kmeans(KEY, x, 3, n_init=3, progress=True).inertia)
+    inertia = f(x)
+    err = capfd.readouterr().err
+    np.testing.assert_array_equal(inertia, FITS["kmeans"](x).inertia)
+    assert err.startswith("jaxmix: iteration 1 objective ")
+    seen = iterations(err)
+    assert seen == list(range(1, len(seen) + 1))
