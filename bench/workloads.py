@@ -192,6 +192,10 @@ def w2(quick: bool, repeats: int) -> list[Row]:
 def w2g(quick: bool, repeats: int) -> list[Row]:
     """W2g: 1,000 independent GMM problems (n = 500, d = 2, k = 5, full, 50 EM iterations): jaxmix.gmm_batch vs a loop."""
     b, n, d, k, iters = (100 if quick else 1000), 500, 2, 5, 50
+    # reg_covar 1e-3 for both: from these random starts a few of the 1,000
+    # problems collapse a component onto two points, where scikit-learn's
+    # float32 Cholesky raises (jaxmix falls back to the diagonal).
+    REG = 1e-3
     xs = np.stack([blobs(100 + i, n, d, k) for i in range(b)])
     starts = [_gmm_start(xs[i], k, "full") for i in range(b)]
     w0, m0, _, p0 = (np.stack([s[j] for s in starts]) for j in range(4))
@@ -199,7 +203,9 @@ def w2g(quick: bool, repeats: int) -> list[Row]:
     inits = tuple(jnp.asarray(a, jnp.float32) for a in (w0, m0, p0))
 
     def fit(x, w, m, p):
-        return jaxmix.gmm_batch(KEY, x, k, max_iter=iters, tol=0.0, weights_init=w, means_init=m, precisions_init=p)
+        return jaxmix.gmm_batch(
+            KEY, x, k, max_iter=iters, tol=0.0, reg_covar=REG, weights_init=w, means_init=m, precisions_init=p
+        )
 
     rows = [
         measure(
@@ -222,7 +228,13 @@ def w2g(quick: bool, repeats: int) -> list[Row]:
                 warnings.simplefilter("ignore")  # ConvergenceWarning: tol = 0
                 return [
                     GaussianMixture(
-                        k, max_iter=iters, tol=0.0, weights_init=w0[i], means_init=m0[i], precisions_init=p0[i]
+                        k,
+                        max_iter=iters,
+                        tol=0.0,
+                        reg_covar=REG,
+                        weights_init=w0[i],
+                        means_init=m0[i],
+                        precisions_init=p0[i],
                     ).fit(xs[i])
                     for i in range(b)
                 ]

@@ -199,7 +199,35 @@ def m_step(
     if active is not None and ctype != "tied":
         unit = C.add_to_diagonal(jnp.zeros_like(cov), jnp.ones((), dt), ctype)
         cov = jnp.where(active.reshape((k,) + (1,) * (cov.ndim - 1)), cov, unit)
-    return GMMParams(weights, means, cov, C.precisions_cholesky(cov, ctype), ctype)
+    cov, prec = _positive_definite(cov, ctype, reg_covar)
+    return GMMParams(weights, means, cov, prec, ctype)
+
+
+def _positive_definite(cov: jax.Array, ctype: str, reg_covar: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Covariances and their precision Cholesky factors, never NaN from round-off.
+
+    The scatter `sum r x x^T - N m m^T` is exact in theory, but for a
+    component that collapsed onto a few points it is a difference of
+    nearly equal numbers, and in float32 the result can come out
+    indefinite, by more than `reg_covar`. Such a covariance is replaced by
+    its diagonal (variances floored at `reg_covar`, or the smallest normal
+    number when `reg_covar` is 0), which is what the collapsed component's
+    data still support; a negative variance (diag, spherical) is floored
+    the same way. Healthy covariances are left untouched.
+    """
+    dt = cov.dtype
+    floor = jnp.maximum(reg_covar, jnp.finfo(dt).tiny)
+    if ctype in ("diag", "spherical"):
+        cov = jnp.maximum(cov, floor)
+        return cov, C.precisions_cholesky(cov, ctype)
+    prec = C.precisions_cholesky(cov, ctype)
+    ok = jnp.all(jnp.isfinite(prec), axis=(-2, -1))[..., None, None]
+    d = cov.shape[-1]
+    eye = jnp.eye(d, dtype=dt)
+    var = jnp.maximum(jnp.diagonal(cov, axis1=-2, axis2=-1), floor)[..., None]
+    cov = jnp.where(ok, cov, var * eye)
+    prec = jnp.where(ok, prec, eye / jnp.sqrt(var))
+    return cov, prec
 
 
 def _nearest_one_hot(centers, active=None):

@@ -348,3 +348,39 @@ def test_em_with_fixed_isotropic_covariance_is_soft_kmeans(beta):
             km = jaxmix.kmeans(KEY, x, 3, init=c0, max_iter=n_iter, tol=0.0)
             np.testing.assert_allclose(params.means, km.centers, rtol=1e-9)
             np.testing.assert_array_equal(jaxmix.predict(params, x), km.labels)
+
+
+def test_a_component_collapsing_in_float32_stays_finite():
+    # Found by the W2g benchmark: from this start, one component shrinks onto
+    # two points; in float32 its scatter (sum r x x^T - N m m^T) came out
+    # indefinite by more than reg_covar and NaN spread through the fit.
+    rng = np.random.default_rng(150)
+    centres = rng.normal(scale=4.0, size=(5, 2)).astype(np.float32)
+    x = centres[rng.integers(0, 5, size=500)] + rng.normal(size=(500, 2)).astype(np.float32)
+    means = x[np.random.default_rng(3).choice(500, 5, replace=False)].astype(np.float64)
+    prec = np.stack([np.linalg.inv(np.cov(x.T).astype(np.float64))] * 5)
+    g = jaxmix.gmm(
+        jax.random.key(0),
+        x,
+        5,
+        max_iter=50,
+        tol=0.0,
+        weights_init=np.full(5, 0.2),
+        means_init=means,
+        precisions_init=prec,
+    )
+    assert not bool(g.nonfinite) and np.isfinite(float(g.log_likelihood))
+    assert np.all(np.linalg.eigvalsh(np.asarray(g.params.covariances, np.float64)) > 0)
+    with jax.enable_x64(True):
+        ref = jaxmix.gmm(
+            jax.random.key(0),
+            x.astype(np.float64),
+            5,
+            max_iter=50,
+            tol=0.0,
+            weights_init=np.full(5, 0.2),
+            means_init=means,
+            precisions_init=prec,
+        )
+    assert float(jnp.min(ref.params.weights)) < 0.01  # the float64 fit collapses a component too
+    np.testing.assert_allclose(float(g.log_likelihood), float(ref.log_likelihood), rtol=0.01)
