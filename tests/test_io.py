@@ -255,3 +255,38 @@ def test_save_rejects_what_it_cannot_store(tmp_path, x):
     with pytest.raises(TypeError, match="only bool, integer and float"):
         jaxmix.save(r._replace(inertia=np.array(["text"])), tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
+
+
+class _Payload:
+    """Unpickling this would create a file: the proof that a pickle ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickled_payload_is_refused_and_never_run(tmp_path, x):
+    path = tmp_path / "model.npz"
+    jaxmix.save(FITS["kmeans"](x), path)
+    marker = tmp_path / "pwned"
+    evil = np.empty((1,), dtype=object)
+    evil[0] = _Payload(str(marker))
+    # Replace one array member by a pickled object array, keeping the header.
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    with open(tmp_path / "evil.npy", "wb") as f:
+        np.lib.format.write_array(f, evil, allow_pickle=True)
+    members["centers.npy"] = (tmp_path / "evil.npy").read_bytes()
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    for read in (jaxmix.load, _io.read_raw):
+        with pytest.raises(ValueError, match=r"bad\.npz: truncated or corrupt"):
+            read(bad)
+    assert not marker.exists()
+    # The header alone (info) does not touch the arrays, and says what it is.
+    assert _io.read_header(bad)["kind"] == "KMeansResult"
+    assert not marker.exists()
