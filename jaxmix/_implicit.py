@@ -84,6 +84,12 @@ def _bwd(T, max_iter, tol, res, v):
 fixed_point.defvjp(_fwd, _bwd)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _solve(T: Callable[..., Any], theta0: Any, args: tuple, max_iter: int, tol: float) -> Any:
+    """`fixed_point` as one compiled program (called eagerly, the loop would dispatch op by op)."""
+    return fixed_point(T, theta0, args, max_iter, tol)
+
+
 def _gmm_step(params: GMMParams, x: jax.Array, weights: jax.Array, reg_covar: jax.Array) -> GMMParams:
     stats = G.e_step(x, weights, jnp.zeros((x.shape[1],), x.dtype), params, x.shape[0])
     return G.m_step(stats, params.covariance_type, reg_covar, None)
@@ -128,7 +134,7 @@ def gmm_fixed_point(
     w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.as_float_array(weights, "weights", ndim=1)
     theta0 = jax.tree.map(lambda a: jnp.asarray(a, x.dtype), params)
     reg = jnp.asarray(reg_covar, x.dtype)
-    return fixed_point(_gmm_step, theta0, (x, w.astype(x.dtype), reg), int(max_iter), float(tol))
+    return _solve(_gmm_step, theta0, (x, w.astype(x.dtype), reg), int(max_iter), float(tol))
 
 
 def _soft_kmeans_step(theta, x, weights, beta):
@@ -166,4 +172,4 @@ def soft_kmeans_fixed_point(
     w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.as_float_array(weights, "weights", ndim=1)
     theta0 = (jnp.asarray(centers, x.dtype), jnp.asarray(cluster_weights, x.dtype))
     args = (x, w.astype(x.dtype), jnp.asarray(beta, x.dtype))
-    return fixed_point(_soft_kmeans_step, theta0, args, int(max_iter), float(tol))
+    return _solve(_soft_kmeans_step, theta0, args, int(max_iter), float(tol))

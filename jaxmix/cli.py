@@ -552,6 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit k-means, soft k-means or a Gaussian mixture to a data file",
         description="Fit a model to the numeric columns of DATA (CSV, .npy, .npz, Parquet) and write "
         "model.npz, labels.csv, responsibilities.csv (mixtures) and plot.png into OUTDIR.",
+        epilog="examples:\n  jaxmix fit faithful.csv -k 2\n"
+        "  jaxmix fit faithful.csv -k 2 --model gmm --covariance-type full --standardize -o faithful-gmm\n"
+        "  jaxmix fit table.csv -k 5 --columns height weight --model soft-kmeans --beta 0.5\n"
+        "  jaxmix fit embeddings.npz --key train -k 100 --n-init 10 --no-plot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", help="CSV (header detected), .npy, .npz or .parquet file: one row per sample")
     fit.add_argument("-k", "--k", type=int, required=True, help="number of clusters / components")
@@ -577,6 +582,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="label new data with a model file",
         description="Apply MODEL (from `jaxmix fit` or jaxmix.save) to DATA with the model's columns and "
         "standardisation; write one label per row as CSV.",
+        epilog="examples:\n  jaxmix predict faithful-gmm/model.npz new.csv\n"
+        "  jaxmix predict faithful-gmm/model.npz new.csv --proba -o labels.csv\n"
+        "  jaxmix predict model.npz new.npy --columns 1 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("model", help="model file (model.npz)")
     predict.add_argument("data", help="data file, as for fit")
@@ -624,12 +633,23 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--quiet", action="store_true", help="print nothing but errors")
     sel.set_defaults(func=_select_cmd)
 
-    info = sub.add_parser("info", help="describe a model file", description="Describe a jaxmix model file.")
+    info = sub.add_parser(
+        "info",
+        help="describe a model file",
+        description="Describe a jaxmix model file: kind, versions, columns, standardisation, arrays, diagnostics.",
+        epilog="example:\n  jaxmix info faithful-gmm/model.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     info.add_argument("model", help="model file (model.npz)")
     info.set_defaults(func=_info)
 
     demo = sub.add_parser(
-        "demo", help="fit k-means and a Gaussian mixture to the bundled Old Faithful data and plot them"
+        "demo",
+        help="fit k-means and a Gaussian mixture to the bundled Old Faithful data and plot them",
+        description="Fit k-means and a full-covariance Gaussian mixture to the bundled Old Faithful data "
+        "(standardised columns) and draw them side by side.",
+        epilog="examples:\n  jaxmix demo\n  jaxmix demo --k 3 --output faithful-k3.png\n  jaxmix demo --raw",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--k", type=int, default=2, help="number of clusters (default 2)")
     demo.add_argument("--n-init", type=int, default=4, help="restarts, run in parallel (default 4)")

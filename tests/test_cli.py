@@ -283,9 +283,18 @@ def test_the_installed_command_end_to_end(tmp_path, files):
     p = subprocess.run([*run, "info", str(d / "header.csv")], capture_output=True, text=True, check=False)
     assert p.returncode == 2 and p.stderr.startswith("jaxmix: error: ") and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    for command in ("fit", "predict", "info", "demo"):
-        p = subprocess.run([*run, command, "--help"], capture_output=True, text=True, check=False)
-        assert p.returncode == 0 and "usage: jaxmix " + command in p.stdout
+    p = subprocess.run([*run, "select", "--help"], capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and "usage: jaxmix select" in p.stdout and "examples:" in p.stdout
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "info", "select", "demo"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert (
+        e.value.code == 0 and "usage: jaxmix " + command in out and "jaxmix " + command + " " in out.split("example")[1]
+    )
 
 
 def test_select_writes_the_table_the_best_model_and_the_plot(tmp_path, capsys):
