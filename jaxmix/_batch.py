@@ -250,20 +250,8 @@ def kmeans_batch(
       ((100, 2, 2), (100, 50), True)
     """
     V.check_key(key)
-    xs = V.as_float_array(xs, "xs", ndim=3)
+    xs, w = V.check_batch_data(xs, weights)
     b, n, d = xs.shape
-    if b < 1 or n < 1 or d < 1:
-        raise ValueError(f"xs must have at least one problem, sample and feature; got shape {tuple(xs.shape)}")
-    V.check_finite(xs, "xs")
-    if weights is None:
-        w = jnp.ones((b, n), xs.dtype)
-    else:
-        w = V.as_float_array(weights, "weights", ndim=2).astype(xs.dtype)
-        if w.shape != (b, n):
-            raise ValueError(f"weights must have shape {(b, n)} to match xs, got {tuple(w.shape)}")
-        V.check_finite(w, "weights")
-        if not V.is_traced(w) and bool(jnp.any(w < 0)):
-            raise ValueError("weights must be >= 0")
     k = V.check_positive_int(n_clusters, "n_clusters")
     if not V.is_traced(w):
         fewest = int(jnp.min(jnp.sum(w > 0, axis=1)))

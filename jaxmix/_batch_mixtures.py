@@ -32,20 +32,7 @@ from jaxmix._soft_kmeans import SoftKMeansResult, soft_kmeans
 
 def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[jax.Array, jax.Array, int, jax.Array]:
     V.check_key(key)
-    xs = V.as_float_array(xs, "xs", ndim=3)
-    b, n, d = xs.shape
-    if b < 1 or n < 1 or d < 1:
-        raise ValueError(f"xs must have at least one problem, sample and feature; got shape {tuple(xs.shape)}")
-    V.check_finite(xs, "xs")
-    if weights is None:
-        w = jnp.ones((b, n), xs.dtype)
-    else:
-        w = V.as_float_array(weights, "weights", ndim=2).astype(xs.dtype)
-        if w.shape != (b, n):
-            raise ValueError(f"weights must have shape {(b, n)} to match xs, got {tuple(w.shape)}")
-        V.check_finite(w, "weights")
-        if not V.is_traced(w) and bool(jnp.any(w < 0)):
-            raise ValueError("weights must be >= 0")
+    xs, w = V.check_batch_data(xs, weights)
     k = V.check_positive_int(k, name)
     if not V.is_traced(w):
         rows = jnp.sum(w > 0, axis=1)
@@ -55,7 +42,7 @@ def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[ja
                 f"{name}={k} needs at least {k} rows of positive weight in every problem; "
                 f"problem(s) {short[:10]} have {[int(rows[i]) for i in short[:10]]}"
             )
-    return xs, w, k, jax.random.split(key, b)
+    return xs, w, k, jax.random.split(key, xs.shape[0])
 
 
 @functools.partial(

@@ -342,3 +342,21 @@ def check_fit_args(
         check_positive_int(max_iter, "max_iter"),
         check_chunk_size(chunk_size),
     )
+
+
+def check_batch_data(xs: Any, weights: Any) -> tuple[jax.Array, jax.Array]:
+    """(B, n, d) data and (B, n) weights (default ones) for the batch fits, checked."""
+    xs = as_float_array(xs, "xs", ndim=3)
+    b, n, d = xs.shape
+    if b < 1 or n < 1 or d < 1:
+        raise ValueError(f"xs must have at least one problem, sample and feature; got shape {tuple(xs.shape)}")
+    check_finite(xs, "xs")
+    if weights is None:
+        return xs, jnp.ones((b, n), xs.dtype)
+    w = as_float_array(weights, "weights", ndim=2).astype(xs.dtype)
+    if w.shape != (b, n):
+        raise ValueError(f"weights must have shape {(b, n)} to match xs, got {tuple(w.shape)}")
+    check_finite(w, "weights")
+    if not is_traced(w) and bool(jnp.any(w < 0)):
+        raise ValueError("weights must be >= 0")
+    return xs, w

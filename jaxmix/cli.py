@@ -160,6 +160,33 @@ def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
+def _prepared(args: argparse.Namespace, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """`(mean, std, z)`: the standardisation (None without --standardize) and the data to fit."""
+    if not args.standardize:
+        return None, None, x
+    mean, std = _standardisation(x)
+    return mean, std, (x - mean) / std
+
+
+def _metadata(
+    args: argparse.Namespace, table: Table, mean: np.ndarray | None, std: np.ndarray | None, **extra: Any
+) -> dict[str, Any]:
+    """What a model file written by the command line records (docs/model-format.md)."""
+    n, d = table.x.shape
+    return {
+        "columns": table.names,
+        "column_indices": table.indices,
+        "named_columns": table.named,
+        "standardize": None if mean is None or std is None else {"mean": mean.tolist(), "std": std.tolist()},
+        "data": os.path.basename(os.fspath(args.data)),
+        "n_samples": n,
+        "n_features": d,
+        "seed": args.seed,
+        "n_init": args.n_init,
+        **extra,
+    }
+
+
 def _fit_model(args: argparse.Namespace, z: Any) -> Any:
     key = jax.random.key(args.seed)
     kw: dict[str, Any] = {"n_init": args.n_init, "progress": not args.quiet}
@@ -202,13 +229,8 @@ def _fit(args: argparse.Namespace) -> int:
             raise DataError(f"{e} (pick the numeric columns with --columns)") from None
         raise
     x = table.x
-    n, d = x.shape
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-    z_host = x
-    if args.standardize:
-        mean, std = _standardisation(x)
-        z_host = (x - mean) / std
+    d = x.shape[1]
+    mean, std, z_host = _prepared(args, x)
     z = z_host.astype(float_dtype())
     t0 = time.perf_counter()
     result = jax.block_until_ready(_fit_model(args, z))
@@ -225,19 +247,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     os.makedirs(args.output_dir, exist_ok=True)
     out = args.output_dir
-    metadata = {
-        "model": args.model,
-        "columns": table.names,
-        "column_indices": table.indices,
-        "named_columns": table.named,
-        "standardize": None if mean is None or std is None else {"mean": mean.tolist(), "std": std.tolist()},
-        "data": os.path.basename(os.fspath(args.data)),
-        "n_samples": n,
-        "n_features": d,
-        "seed": args.seed,
-        "n_init": args.n_init,
-        "bic": bic,
-    }
+    metadata = _metadata(args, table, mean, std, model=args.model, bic=bic)
     written = [os.path.join(out, "model.npz"), os.path.join(out, "labels.csv")]
     _io.save(result, written[0], metadata=metadata)
     report.write_csv(written[1], ["label"], [labels])
@@ -475,12 +485,7 @@ def _select_cmd(args: argparse.Namespace) -> int:
     table = read_table(args.data, args.columns, args.key)
     x = table.x
     n, d = x.shape
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-    z_host = x
-    if args.standardize:
-        mean, std = _standardisation(x)
-        z_host = (x - mean) / std
+    mean, std, z_host = _prepared(args, x)
     z = z_host.astype(float_dtype())
     kw: dict[str, Any] = {"n_init": args.n_init, "criterion": args.criterion, "progress": not args.quiet}
     if args.max_iter is not None:
@@ -493,20 +498,8 @@ def _select_cmd(args: argparse.Namespace) -> int:
     best = result.best
     os.makedirs(args.output_dir, exist_ok=True)
     out = args.output_dir
-    metadata = {
-        "model": "gmm",
-        "columns": table.names,
-        "column_indices": table.indices,
-        "named_columns": table.named,
-        "standardize": None if mean is None or std is None else {"mean": mean.tolist(), "std": std.tolist()},
-        "data": os.path.basename(os.fspath(args.data)),
-        "n_samples": n,
-        "n_features": d,
-        "seed": args.seed,
-        "n_init": args.n_init,
-        "bic": float(result.bic[ks.index(result.best_k), result.covariance_types.index(result.best_covariance_type)]),
-        "selected_by": args.criterion,
-    }
+    best_bic = float(result.bic[ks.index(result.best_k), result.covariance_types.index(result.best_covariance_type)])
+    metadata = _metadata(args, table, mean, std, model="gmm", bic=best_bic, selected_by=args.criterion)
     written = [os.path.join(out, "model.npz"), os.path.join(out, "select.csv"), os.path.join(out, "labels.csv")]
     _io.save(best, written[0], metadata=metadata)
     rows = result.rows()
