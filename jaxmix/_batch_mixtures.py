@@ -22,11 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size
-from jaxmix._gmm import INIT_METHODS as GMM_INIT_METHODS
 from jaxmix._gmm import GMMResult, gmm, gmm_chunk_size
+from jaxmix._gmm import check_options as check_gmm_options
 from jaxmix._soft_kmeans import SoftKMeansResult, soft_kmeans
 
 
@@ -43,6 +42,48 @@ def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[ja
                 f"problem(s) {short[:10]} have {[int(rows[i]) for i in short[:10]]}"
             )
     return xs, w, k, jax.random.split(key, xs.shape[0])
+
+
+def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, dtype) -> tuple[Any, Any, Any]:
+    """Per-problem starts with a leading B axis, each checked in one pass over the whole stack.
+
+    The single-problem checks apply to the stack seen as one larger problem:
+    (B, k, d) means as (B k, d) centres, (B, ...) precisions as B k
+    components (B "tied" matrices as B "full" ones).
+    """
+
+    def batched(name: str, value: Any, ndim: int) -> Any:
+        if value is None:
+            return None
+        value = V.as_float_array(value, name).astype(dtype)
+        if value.ndim != ndim or value.shape[0] != b:
+            raise ValueError(
+                f"{name} must have a leading axis of length B={b} and {ndim} dimensions, got {value.shape}"
+            )
+        return value
+
+    w0 = batched("weights_init", weights_init, 2)
+    if w0 is not None:
+        if w0.shape[1] != k:
+            raise ValueError(f"weights_init has {w0.shape[1]} entries per problem but n_components={k}")
+        V.check_finite(w0, "weights_init")
+        if not V.is_traced(w0):
+            worst = float(jnp.max(jnp.abs(jnp.sum(w0, axis=1) - 1.0)))
+            if bool(jnp.any(w0 < 0)) or worst > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
+                raise ValueError("weights_init must be >= 0 and sum to 1 in every problem")
+    m0 = batched("means_init", means_init, 3)
+    if m0 is not None:
+        if m0.shape[1] != k:
+            raise ValueError(f"means_init has {m0.shape[1]} rows per problem but n_components={k}")
+        V.check_centers(m0.reshape(b * k, -1), b * k, d, dtype, name="means_init")
+    ndim = {"full": 4, "tied": 3, "diag": 3, "spherical": 2}[ctype]
+    p0 = batched("precisions_init", precisions_init, ndim)
+    if p0 is not None:
+        if ctype == "tied":
+            V.check_precisions(p0, "full", b, d, dtype)
+        else:
+            V.check_precisions(p0.reshape((b * p0.shape[1], *p0.shape[2:])), ctype, b * k, d, dtype)
+    return w0, m0, p0
 
 
 @functools.partial(
@@ -120,31 +161,12 @@ def gmm_batch(
     """
     xs, w, k, keys = _check_batch(key, xs, weights, n_components, "n_components")
     b, n, d = xs.shape
-    if covariance_type not in C.COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
-    if not isinstance(init, str) or init not in GMM_INIT_METHODS:
-        raise ValueError(f"init must be one of {GMM_INIT_METHODS}, got {init!r}")
+    check_gmm_options(covariance_type, init, reg_covar)
     n_init = V.check_positive_int(n_init, "n_init")
     max_iter = V.check_positive_int(max_iter, "max_iter")
     V.check_scalar(tol, "tol", nonnegative=True)
-    V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
     chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(n, k, d, covariance_type, xs.dtype.itemsize, b * n_init)
-    inits: list[Any] = []
-    for name, value, checker in (
-        ("weights_init", weights_init, lambda v: V.check_mixture_weights(v, k, xs.dtype)),
-        ("means_init", means_init, lambda v: V.check_centers(v, k, d, xs.dtype, name="means_init")),
-        ("precisions_init", precisions_init, lambda v: V.check_precisions(v, covariance_type, k, d, xs.dtype)),
-    ):
-        if value is None:
-            inits.append(None)
-            continue
-        value = V.as_float_array(value, name).astype(xs.dtype)
-        if value.ndim < 1 or value.shape[0] != b:
-            raise ValueError(f"{name} must have a leading axis of length B={b}, got shape {tuple(value.shape)}")
-        if not V.is_traced(value):
-            for i in range(b):
-                checker(value[i])
-        inits.append(value)
+    inits = _batched_starts(weights_init, means_init, precisions_init, covariance_type, b, k, d, xs.dtype)
     return _gmm_batch(
         keys,
         xs,

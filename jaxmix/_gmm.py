@@ -475,9 +475,15 @@ def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: i
     `MIN_CHUNK_ROWS` rows each; past that, more restarts would grow memory
     with `n_init`, so they run in groups, one group after the other.
     """
-    width = {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}
     rows = min(n, MIN_CHUNK_ROWS)
-    return max(1, min(n_init, GMM_BLOCK_BYTES // max(1, rows * width[covariance_type] * itemsize)))
+    return max(1, min(n_init, GMM_BLOCK_BYTES // max(1, rows * _block_width(covariance_type, k, d) * itemsize)))
+
+
+def _block_width(covariance_type: str, k: int, d: int) -> int:
+    """Values per row in the widest block of an E-step: k*d (full), d*d (second moments), k."""
+    return {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}[
+        covariance_type
+    ]
 
 
 def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_batch: int = 1) -> int:
@@ -486,9 +492,20 @@ def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, 
     Blocks are kept near 4 MiB: on XLA:CPU an E-step with blocks of 4k-8k
     rows ran ~15% faster than with 16k (W4: 200,000 x 16, k = 16).
     """
-    width = {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}
-    rows = GMM_BLOCK_BYTES // max(1, width[covariance_type] * itemsize * n_batch)
-    return min(default_chunk_size(n, width[covariance_type], itemsize, n_batch), max(MIN_CHUNK_ROWS, rows))
+    width = _block_width(covariance_type, k, d)
+    rows = GMM_BLOCK_BYTES // max(1, width * itemsize * n_batch)
+    return min(default_chunk_size(n, width, itemsize, n_batch), max(MIN_CHUNK_ROWS, rows))
+
+
+def check_options(covariance_type: Any, init: Any, reg_covar: Any) -> None:
+    """The options every GMM entry point (gmm, gmm_batch) checks the same way."""
+    if covariance_type not in C.COVARIANCE_TYPES:
+        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
+    if not isinstance(init, str) or init not in INIT_METHODS:
+        raise ValueError(
+            f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
+        )
+    V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
 
 
 def gmm(
@@ -573,13 +590,7 @@ def gmm(
     )
     x, w, k, n_init, max_iter = a.x, a.weights, a.n_clusters, a.n_init, a.max_iter
     n, d = x.shape
-    if covariance_type not in C.COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
-    if not isinstance(init, str) or init not in INIT_METHODS:
-        raise ValueError(
-            f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
-        )
-    V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
+    check_options(covariance_type, init, reg_covar)
     overrides = (
         None if weights_init is None else V.check_mixture_weights(weights_init, k, x.dtype),
         None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),

@@ -363,8 +363,13 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         params = model.params if isinstance(model, jaxmix.GMMResult) else model
         labels = np.asarray(jaxmix.predict(params, z))
-    header_row, cols = ["label"], [labels]
-    if args.proba and resp is not None:
+    return _write_predictions(args, labels, resp if args.proba else None)
+
+
+def _write_predictions(args: argparse.Namespace, labels: Any, resp: np.ndarray | None) -> int:
+    """`label` (and `p0, p1, ...` when `resp` is given) as CSV to `-o` or stdout."""
+    header_row, cols = ["label"], [np.asarray(labels)]
+    if resp is not None:
         header_row += [f"p{j}" for j in range(resp.shape[1])]
         cols += list(resp.T)
     report.write_csv(sys.stdout if args.output == "-" else args.output, header_row, cols)
@@ -388,16 +393,9 @@ def _predict_estimator(args: argparse.Namespace, est: Any, header: dict[str, Any
             x = pd.DataFrame(x, columns=list(names))
         except ImportError:
             pass
-    labels = np.asarray(est.predict(x))
-    header_row, cols = ["label"], [labels]
-    if args.proba:
-        if not hasattr(est, "predict_proba"):
-            raise DataError("--proba needs a mixture (gmm or soft-kmeans model); k-means assigns hard labels")
-        resp = np.asarray(est.predict_proba(x))
-        header_row += [f"p{j}" for j in range(resp.shape[1])]
-        cols += list(resp.T)
-    report.write_csv(sys.stdout if args.output == "-" else args.output, header_row, cols)
-    return 0
+    if args.proba and not hasattr(est, "predict_proba"):
+        raise DataError("--proba needs a mixture (gmm or soft-kmeans model); k-means assigns hard labels")
+    return _write_predictions(args, est.predict(x), np.asarray(est.predict_proba(x)) if args.proba else None)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

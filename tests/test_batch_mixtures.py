@@ -114,3 +114,25 @@ def test_many_restarts_run_in_groups_with_the_same_winner():
         assert int(grouped.n_iter) == int(one.n_iter)
     many = jaxmix.gmm(jax.random.key(0), x, 3, n_init=300, max_iter=20)
     assert bool(np.isfinite(many.log_likelihood)) and many.params.means.shape == (3, 2)
+
+
+def test_per_problem_starts_are_checked_and_used():
+    xs, _, _ = _ragged(np.float32)
+    key = jax.random.key(0)
+    w0, m0 = np.full((B, K), 1 / K), xs[:, :K]
+    prec = np.tile(np.eye(2), (B, K, 1, 1))
+    r = jaxmix.gmm_batch(key, xs, K, weights_init=w0, means_init=m0, precisions_init=prec, max_iter=3)
+    g = jaxmix.gmm(
+        jax.random.split(key, B)[2], xs[2], K, weights_init=w0[2], means_init=m0[2], precisions_init=prec[2], max_iter=3
+    )
+    np.testing.assert_allclose(r.params.means[2], g.params.means, atol=1e-5)
+    bad = prec.copy()
+    bad[3, 1] = -np.eye(2)
+    for kw, msg in [
+        (dict(precisions_init=bad), "positive definite"),
+        (dict(weights_init=np.full((B, K), 0.3)), "sum to 1"),
+        (dict(means_init=m0[:, :2]), "rows per problem"),
+        (dict(means_init=m0[:3]), "leading axis"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            jaxmix.gmm_batch(key, xs, K, **kw)
