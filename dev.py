@@ -55,8 +55,8 @@ def main(argv: list[str]) -> None:
         run(BIN / "jaxmix", "demo", *rest)
     elif what == "test":
         ensure("test")
-        run(PY, "-m", "ruff", "check", "jaxmix", "tests", "bench", "dev.py")
-        run(PY, "-m", "ruff", "format", "--check", "jaxmix", "tests", "bench", "dev.py")
+        run(PY, "-m", "ruff", "check", "jaxmix", "tests", "bench", "examples", "dev.py")
+        run(PY, "-m", "ruff", "format", "--check", "jaxmix", "tests", "bench", "examples", "dev.py")
         run(PY, "-m", "mypy")
         run(PY, "-m", "pytest", "-q", *rest)
     else:

@@ -2,7 +2,7 @@
 
     python3 dev.py bench                 # all workloads, full size (under 20 minutes on 2 cores)
     python3 dev.py bench --quick         # smaller data (under 3 minutes)
-    python3 dev.py bench --only W1 W4    # some workloads
+    python3 dev.py bench --only W1 W4    # some workloads (W7, W8: scaling, bench/scale.py)
 
 Every workload runs jaxmix and each installed peer (scikit-learn, FAISS,
 gmmx; a missing one is reported as skipped) on the same data, from the same
@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import jax  # noqa: E402
+import scale  # noqa: E402
 from harness import chart, device_name, flag_objectives, run_interleaved, table, update_readme, versions  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
-    unknown = set(args.only or ()) - set(WORKLOADS)
+    unknown = set(args.only or ()) - set(WORKLOADS) - scale.WORKLOADS
     if unknown:
-        p.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
+        p.error(f"unknown workloads {sorted(unknown)}; choose from {[*WORKLOADS, *sorted(scale.WORKLOADS)]}")
 
     device = device_name()
     today = dt.date.today().isoformat()
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         rounds = min(args.repeats, SLOW_ROUNDS) if wid in SLOW else args.repeats
         rows += run_interleaved(fn(args.quick, rounds), rounds)
     flag_objectives(rows)
-    md = table(rows)
+    md = table(rows) if rows else ""
+    wanted_scale = sorted(scale.WORKLOADS & set(args.only)) if args.only else sorted(scale.WORKLOADS)
+    if wanted_scale:
+        # Separate processes: a device count and a peak memory of their own.
+        scale_md = scale.run(args.quick, wanted_scale, min(args.repeats, SLOW_ROUNDS))
+        md = f"{md}\n\nScaling (each in its own process, bench/scale.py):\n\n{scale_md}" if md else scale_md
     print(md)
     if args.no_save:
         return 0
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{' (--quick sizes)' if args.quick else ''}. Ratios are jaxmix time / peer time (below 1: jaxmix is faster)."
     )
     (out / f"{stem}.md").write_text(f"{header}\n\n{md}\n")
-    has_chart = chart(rows, out / f"{stem}.png", f"jaxmix / peer, {today}, {device}")
+    has_chart = bool(rows) and chart(rows, out / f"{stem}.png", f"jaxmix / peer, {today}, {device}")
     print(f"wrote {out / stem}.json, .md{', .png' if has_chart else ''}", file=sys.stderr)
     if not args.quick and not args.only:
         rel = f"bench/results/{stem}.png" if has_chart else None

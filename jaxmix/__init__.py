@@ -7,7 +7,9 @@ inside a user's own `jax.jit`, `jax.vmap` and float64 programs.
 """
 
 from jaxmix import datasets as datasets
+from jaxmix import distributed as distributed
 from jaxmix import gradient as gradient
+from jaxmix import stream as stream
 from jaxmix._batch import kmeans_batch as kmeans_batch
 from jaxmix._batch_mixtures import gmm_batch as gmm_batch
 from jaxmix._batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
@@ -37,6 +39,8 @@ from jaxmix._mixture import sample as sample
 from jaxmix._mixture import score as score
 from jaxmix._plot import plot as plot
 from jaxmix._select import SelectResult as SelectResult
+from jaxmix._sharding import rows_from_processes as rows_from_processes
+from jaxmix._sharding import shard_rows as shard_rows
 from jaxmix._select import select as select
 from jaxmix._soft_kmeans import SoftKMeansResult as SoftKMeansResult
 from jaxmix._soft_kmeans import soft_kmeans as soft_kmeans
@@ -55,6 +59,7 @@ __all__ = [
     "aic",
     "bic",
     "datasets",
+    "distributed",
     "entropy",
     "fit_gradient",
     "gmm",
@@ -71,13 +76,16 @@ __all__ = [
     "plot",
     "predict",
     "predict_proba",
+    "rows_from_processes",
     "sample",
     "save",
     "score",
     "select",
+    "shard_rows",
     "soft_kmeans",
     "soft_kmeans_batch",
     "soft_kmeans_fixed_point",
     "soft_kmeans_predict_proba",
+    "stream",
     "transform",
 ]

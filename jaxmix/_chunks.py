@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix import _collective as coll
+
 # Passes whose data fit in one block of this size run as a single chunk.
 BLOCK_BYTES = 64 * 2**20
 # A block of (chunk_size, n_clusters) distances is kept near this size.
@@ -156,4 +158,6 @@ def top_rows(
     dtype = jnp.result_type(float)
     init = (jnp.full((k,), -jnp.inf, dtype), jnp.zeros((k,), jnp.int32))
     (scores, idx), _ = scan_rows(fold, init, (rows, jnp.arange(n, dtype=jnp.int32)), chunk_size)
+    if coll.sharded():  # global row indices, best over all shards
+        return coll.merge_top(scores, idx + coll.row_offset(n), k)
     return scores, idx

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix import _collective as coll
 from jaxmix._chunks import row_pass_chunk, scan_rows
 from jaxmix._progress import device_report
 
@@ -119,6 +120,7 @@ def weighted_mean_and_variance(x: jax.Array, weights: jax.Array, chunk_size: int
         return (carry[0] + jnp.sum(wc), carry[1] + wc @ xc), None
 
     (total, s), _ = scan_rows(sums, zero, (x, weights), chunk_size)
+    total, s = coll.allsum((total, s))
     total = jnp.maximum(total, jnp.finfo(x.dtype).tiny)
     mean = s / total
 
@@ -128,4 +130,5 @@ def weighted_mean_and_variance(x: jax.Array, weights: jax.Array, chunk_size: int
         return carry + wc @ jnp.sum((xc - mean) ** 2, axis=1), None
 
     ss, _ = scan_rows(sq, jnp.zeros((), x.dtype), (x, weights), chunk_size)
+    ss = coll.allsum(ss)
     return mean, ss / (total * d)

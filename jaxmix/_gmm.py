@@ -19,8 +19,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from jaxmix import _collective as coll
 from jaxmix import _covariance as C
 from jaxmix import _progress
+from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
 from jaxmix._distances import log_probabilities, responsibilities
@@ -77,7 +79,8 @@ def weighted_log_prob(xc: jax.Array, params: GMMParams) -> jax.Array:
 def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, with_ids: bool = False) -> GMMStats:
     """Statistics of responsibilities `resp_fn(xc[, ids]) -> (r (c,k), log p (c,))`, summed over chunks."""
     d = x.shape[1]
-    rows = (x, weights, jnp.arange(x.shape[0], dtype=jnp.int32)) if with_ids else (x, weights)
+    ids = jnp.arange(x.shape[0], dtype=jnp.int32) + coll.row_offset(x.shape[0])  # global row numbers
+    rows = (x, weights, ids) if with_ids else (x, weights)
 
     def fold(acc: GMMStats, chunk, valid):
         xc, wc = chunk[0] - shift, jnp.where(valid, chunk[1], 0.0)
@@ -91,6 +94,7 @@ def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, 
         ), None
 
     stats, _ = scan_rows(fold, _zero_stats(ctype, k, d, x.dtype), rows, chunk_size)
+    stats = coll.allsum(stats)
     return stats
 
 
@@ -128,6 +132,7 @@ def _resolve_prior(prior: GMMPrior, x, weights, shift, ctype: str, k: int, chunk
             return (acc[0] + (xc * wc[:, None]).T @ xc, acc[1] + jnp.sum(wc)), None
 
         (cov, total), _ = scan_rows(fold, (jnp.zeros((d, d), dt), jnp.zeros((), dt)), (x, weights), chunk_size)
+        cov, total = coll.allsum((cov, total))
         cov = cov / total
         fac = (1.0 / k) ** (2.0 / d)
         scale = fac * cov if ctype in ("full", "tied") else fac * jnp.trace(cov) / d
@@ -296,8 +301,8 @@ def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stat
     """
     k = params.means.shape[0]
     ctype = params.covariance_type
-    total = jnp.sum(weights)
-    n_pos = jnp.sum(weights > 0).astype(x.dtype)
+    total = coll.allsum(jnp.sum(weights))
+    n_pos = coll.allsum(jnp.sum(weights > 0).astype(x.dtype))
     collapsed = _collapsed(stats.resp, n_pos, total)
 
     def reseed(p: GMMParams) -> GMMParams:
@@ -308,7 +313,7 @@ def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stat
 
         _, worst = top_rows(badness, (x, weights), k, chunk_size)
         rank = jnp.cumsum(collapsed) - 1  # the r-th collapsed component takes the r-th worst row
-        seeds = x[worst[jnp.clip(rank, 0, k - 1)]] - shift
+        seeds = coll.take_rows(x, worst[jnp.clip(rank, 0, k - 1)]) - shift
         means = jnp.where(collapsed[:, None], seeds, p.means)
         w = jnp.where(collapsed, 1.0 / k, p.weights)
         w = w / jnp.sum(w)
@@ -361,7 +366,7 @@ def _fit_single(
             params = dataclasses.replace(params, means=m0 - shift)
         if p0 is not None:
             params = GMMParams.from_covariances(params.weights, params.means, p0, ctype)
-    total = jnp.sum(weights)
+    total = coll.allsum(jnp.sum(weights))
 
     def step(params, prev):
         stats = e_step(x, weights, shift, params, chunk_size)
@@ -383,7 +388,7 @@ def _final(x, weights, shift, params: GMMParams, chunk_size: int):
         return jnp.argmax(lp, axis=1).astype(jnp.int32), logsumexp(lp, axis=1)
 
     labels, lse = map_rows(per_row, x, chunk_size)
-    return labels, jnp.sum(jnp.where(weights > 0, weights * lse, 0.0)) / jnp.sum(weights)
+    return labels, coll.allsum(jnp.sum(jnp.where(weights > 0, weights * lse, 0.0))) / coll.allsum(jnp.sum(weights))
 
 
 @fit_jit(
@@ -460,8 +465,9 @@ def _gmm(
         )
         (params, info), _ = select_best((params, info), ll, minimize=False)
     labels, ll = _final(x, weights, shift, params, chunk_size)
-    n_pos = jnp.sum(weights > 0).astype(x.dtype)
-    collapsed = _collapsed(params.weights * jnp.sum(weights), n_pos, jnp.sum(weights))
+    n_pos = coll.allsum(jnp.sum(weights > 0).astype(x.dtype))
+    total = coll.allsum(jnp.sum(weights))
+    collapsed = _collapsed(params.weights * total, n_pos, total)
     out = dataclasses.replace(params, means=params.means + shift)
     leaves = jax.tree_util.tree_leaves(out)
     nonfinite = ~(jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in leaves])) & jnp.isfinite(ll))
@@ -604,6 +610,25 @@ def gmm(
         prior = V.check_prior(prior, covariance_type, d, x.dtype)
     group = restart_group_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
     chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, group)
+    sharded = S.row_axes_of(x)
+    if sharded is not None:
+        w = S.place_weights(None if weights is None else w, x, *sharded)
+        return S.fit_partial(
+            sharded,
+            _gmm,
+            (key, x, w, jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype), prior, overrides),
+            (False, True, True, False, False, False, False),
+            S.row_fields(GMMResult, "labels"),
+            covariance_type=covariance_type,
+            n_components=k,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            chunk_size=min(chunk, n),
+            reinit_collapsed=bool(reinit_collapsed),
+            progress=False,
+            restart_group=None if group >= n_init else group,
+        )()
     fit = functools.partial(
         _gmm,
         key,

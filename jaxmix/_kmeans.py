@@ -21,7 +21,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmix import _bounds as bounds
+from jaxmix import _collective as coll
 from jaxmix import _progress
+from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
 from jaxmix._distances import min_argmin, partial_sq_distances, sq_norms
@@ -43,7 +45,7 @@ def choose_algorithm(algorithm: str, n: int, k: int, max_iter: int = 300) -> str
     """
     if algorithm != "auto":
         return algorithm
-    if jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu" or coll.sharded():
         return "lloyd"
     pays = HAMERLY_MIN_CLUSTERS <= k <= HAMERLY_MAX_CLUSTERS and n * k >= HAMERLY_MIN_SIZE
     return "hamerly" if pays and max_iter >= HAMERLY_MIN_ITER else "lloyd"
@@ -145,7 +147,7 @@ def e_step_with_dist(
         ), (dist if with_dist else None)
 
     stats, dist = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
-    return stats, dist
+    return coll.allsum(stats), dist
 
 
 def masked_sq_norms(centers: jax.Array, active: jax.Array | None) -> jax.Array:
@@ -192,17 +194,13 @@ def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist
 
         far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
     else:
-        n = x.shape[0]
-        scores = jnp.where(weights > 0, dist, -jnp.inf)[::-1]
-        far_d, rev = lax.top_k(scores, min(k, n))
-        far_i = (n - 1 - rev).astype(jnp.int32)
-        if k > n:
-            far_d = jnp.concatenate([far_d, jnp.full((k - n,), -jnp.inf, far_d.dtype)])
-            far_i = jnp.concatenate([far_i, jnp.zeros((k - n,), jnp.int32)])
-    old = _nearest(x[far_i] - shift, centers, cc)[0] if labels is None else labels[far_i]
+        far_d, far_i = coll.top_k(jnp.where(weights > 0, dist, -jnp.inf), k)
+    old = (
+        _nearest(coll.take_rows(x, far_i) - shift, centers, cc)[0] if labels is None else coll.take_rows(labels, far_i)
+    )
     target = jnp.argsort(~empty, stable=True)  # empty clusters first, in index order
     move = (jnp.arange(k) < jnp.sum(empty)) & jnp.isfinite(far_d)
-    return far_i, old, target, jnp.where(move, weights[far_i], 0.0)
+    return far_i, old, target, jnp.where(move, coll.take_rows(weights, far_i), 0.0)
 
 
 def _relocate_empty(
@@ -228,7 +226,7 @@ def _relocate_empty(
 
     def relocate(stats: KMeansStats) -> KMeansStats:
         rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist, active=active)
-        wx = (x[rows] - shift) * mw[:, None]
+        wx = (coll.take_rows(x, rows) - shift) * mw[:, None]
         counts = stats.counts - jax.ops.segment_sum(mw, old, k) + jax.ops.segment_sum(mw, target, k)
         sums = stats.sums - jax.ops.segment_sum(wx, old, k) + jax.ops.segment_sum(wx, target, k)
         return KMeansStats(counts, sums, stats.inertia)
@@ -303,6 +301,8 @@ def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, p
     """
     if active is not None and algorithm != "lloyd":
         raise ValueError("a masked k-means fit runs the dense (lloyd) algorithm")
+    if coll.sharded() and algorithm != "lloyd":
+        raise ValueError("a fit on row-sharded data runs the dense (lloyd) algorithm; use algorithm='lloyd' or 'auto'")
 
     def update(stats, centers, prev):
         """M-step and convergence test; `prev` = the previous (counts, sums)."""
@@ -403,8 +403,8 @@ def _kmeans(
             centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty)
         else:
             outs = jax.vmap(fit)(c0s)
-            (centers, info, labels, dist), _ = select_best(outs, jnp.sum(weights[None] * outs[3], axis=1))
-    inertia = jnp.sum(weights * dist)
+            (centers, info, labels, dist), _ = select_best(outs, coll.allsum(jnp.sum(weights[None] * outs[3], axis=1)))
+    inertia = coll.allsum(jnp.sum(weights * dist))
     nonfinite = ~(jnp.all(jnp.isfinite(centers)) & jnp.isfinite(inertia))
     return KMeansResult(centers + shift, labels, inertia, info.n_iter, info.converged, info.history, nonfinite)
 
@@ -418,7 +418,7 @@ def _best_of_sequential(fit, c0s, weights, empty):
     def body(best, item):
         i, c0 = item
         out = fit(c0)
-        score = jnp.sum(weights * out[3])
+        score = coll.allsum(jnp.sum(weights * out[3]))
         score = jnp.where(jnp.isfinite(score), score, jnp.inf)
         better = (score < best[1]) | (i == 0)
         keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
@@ -501,6 +501,25 @@ def kmeans(
     chunk = min(a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init), n)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    sharded = S.row_axes_of(x)
+    if sharded is not None:
+        if algorithm == "hamerly":
+            raise ValueError("a fit on row-sharded x runs the dense Lloyd iteration: use algorithm='lloyd' or 'auto'")
+        w = S.place_weights(None if weights is None else a.weights, x, *sharded)
+        return S.fit_partial(
+            sharded,
+            _kmeans,
+            (key, x, w, init_centers, jnp.asarray(tol, x.dtype)),
+            (False, True, True, False, False),
+            S.row_fields(KMeansResult, "labels"),
+            n_clusters=k,
+            init=method,
+            n_init=n_init,
+            max_iter=a.max_iter,
+            chunk_size=chunk,
+            algorithm="lloyd",
+            progress=False,
+        )()
     fit = functools.partial(
         _kmeans,
         key,

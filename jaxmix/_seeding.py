@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix import _collective as coll
 from jaxmix._chunks import map_rows, row_pass_chunk, scan_rows
 
 
@@ -23,14 +24,7 @@ def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) ->
     Inverse-CDF sampling on the cumulative sum: an entry with `p == 0` has
     an empty interval and is never drawn while `sum(p) > 0`.
     """
-    return _inverse_cdf(jax.random.uniform(key, shape, dtype=p.dtype), p)
-
-
-def _inverse_cdf(u: jax.Array, p: jax.Array) -> jax.Array:
-    """Indices for uniform draws `u` in [0, 1) under weights `p` (see `weighted_index`)."""
-    cum = jnp.cumsum(p)
-    # "compare_all": one fused pass, no binary-search loop to compile.
-    return jnp.clip(jnp.searchsorted(cum, u * cum[-1], side="right", method="compare_all"), 0, p.shape[0] - 1)
+    return coll.inverse_cdf(jax.random.uniform(key, shape, dtype=p.dtype), p)
 
 
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
@@ -39,10 +33,13 @@ def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.A
     Gumbel-top-k over log-weights: one pass over n, no permutation of all
     rows (as `jax.random.choice(..., replace=False)` would do).
     """
-    g = jax.random.gumbel(key, weights.shape, dtype=x.dtype)
+    n = weights.shape[0]
+    g = jax.random.gumbel(key, (coll.global_rows(n),), dtype=x.dtype)
+    if coll.sharded():  # this shard's slice of the same draws as on one device
+        g = lax.dynamic_slice_in_dim(g, coll.row_offset(n), n)
     logw = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, jnp.finfo(x.dtype).tiny)), -jnp.inf)
-    _, idx = lax.top_k(logw + g, n_clusters)
-    return x[idx] - shift
+    _, idx = coll.top_k(logw + g, n_clusters)  # continuous scores: no ties among positive weights
+    return coll.take_rows(x, idx) - shift
 
 
 def kmeans_plusplus(
@@ -96,7 +93,7 @@ def kmeans_plusplus(
         upper = jnp.asarray(n_active, jnp.int32)
         used = 2 + jnp.floor(jnp.log(jnp.maximum(upper, 1).astype(jnp.float32))).astype(jnp.int32)
         trial_ok = jnp.arange(n_trials) < used
-    first = x[_inverse_cdf(u[0, 0], weights)] - shift
+    first = coll.draw_rows(x, u[0, 0], weights) - shift
 
     def dist_to(c):
         return map_rows(lambda xc: jnp.sum((xc - shift - c) ** 2, axis=1), x, chunk_size)
@@ -110,8 +107,8 @@ def kmeans_plusplus(
         p = weights * closest
         # All mass on existing centres (duplicated points): fall back to the
         # weights so that a zero-weight row is still never drawn.
-        p = jnp.where(jnp.sum(p) > 0, p, weights)
-        cand = x[_inverse_cdf(u[j], p)] - shift  # (T, d)
+        p = jnp.where(coll.allsum(jnp.sum(p)) > 0, p, weights)
+        cand = coll.draw_rows(x, u[j], p) - shift  # (T, d)
         cc = jnp.sum(cand * cand, axis=1)
 
         def potentials(acc, chunk, valid):
@@ -121,6 +118,7 @@ def kmeans_plusplus(
             return acc + wc @ jnp.minimum(dc[:, None], dt), None
 
         pots, _ = scan_rows(potentials, jnp.zeros((n_trials,), x.dtype), (x, weights, closest, xx), chunk_size)
+        pots = coll.allsum(pots)
         best = cand[jnp.argmin(jnp.where(trial_ok, pots, jnp.inf))]
         closest = jnp.minimum(closest, dist_to(best))
         return centers.at[j].set(best), closest

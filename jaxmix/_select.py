@@ -38,9 +38,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix import _collective as coll
 from jaxmix import _covariance as C
 from jaxmix import _gmm as G
 from jaxmix import _progress
+from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._engine import select_best, weighted_mean_and_variance
@@ -191,13 +193,14 @@ def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max,
     ctype = covariance_type
     d = x.shape[1]
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
-    total = jnp.sum(weights)
+    total = coll.allsum(jnp.sum(weights))
 
     def col_var(acc, chunk, valid):
         xc, wc = chunk
         return acc + jnp.where(valid, wc, 0.0) @ ((xc - shift) ** 2), None
 
     var, _ = scan_rows(col_var, jnp.zeros((d,), x.dtype), (x, weights), chunk_size)
+    var = coll.allsum(var)
     var = jnp.maximum(var / total, jnp.finfo(x.dtype).tiny)  # per-feature variance of the data
     keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
 
@@ -238,10 +241,10 @@ def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max,
             return jnp.argmax(lp, axis=1).astype(jnp.int32), jnp.max(lp, axis=1) - lse
 
         labels, log_max_r = map_rows(per_row, x, chunk_size)
-        return labels, jnp.sum(jnp.where(weights > 0, weights * log_max_r, 0.0))
+        return labels, coll.allsum(jnp.sum(jnp.where(weights > 0, weights * log_max_r, 0.0)))
 
     labels, hard = jax.vmap(final)(params)
-    n_pos = jnp.sum(weights > 0).astype(x.dtype)
+    n_pos = coll.allsum(jnp.sum(weights > 0).astype(x.dtype))
     collapsed = jax.vmap(lambda p: G._collapsed(p.weights * total, n_pos, total))(params)
     params = dataclasses.replace(params, means=params.means + shift[None, None])
     finite = jnp.stack([jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim))) for a in jax.tree.leaves(params)])
@@ -259,6 +262,21 @@ def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max,
         "hard": hard,
         "total_weight": total,
     }
+
+
+_SELECT_OUTPUTS = (
+    "params",
+    "labels",
+    "log_likelihood",
+    "n_iter",
+    "converged",
+    "history",
+    "nonfinite",
+    "collapsed",
+    "degenerate",
+    "hard",
+    "total_weight",
+)
 
 
 def _as_components(n_components: Any, n: int) -> tuple[int, ...]:
@@ -370,8 +388,28 @@ def select(
     chunk_size = V.check_chunk_size(chunk_size)
     k_max = max(ks)
     fits: dict[str, Any] = {}
+    sharded = S.row_axes_of(x)
+    if sharded is not None:
+        w = S.place_weights(None if weights is None else w, x, *sharded)
     for ctype in types:
         chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
+        if sharded is not None:
+            out = S.fit_partial(
+                sharded,
+                _select_type,
+                (key, x, w, jnp.asarray(ks, jnp.int32), jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype)),
+                (False, True, True, False, False, False),
+                S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),
+                covariance_type=ctype,
+                k_max=k_max,
+                init=init,
+                n_init=n_init,
+                max_iter=max_iter,
+                chunk_size=min(chunk, n),
+            )()
+            # Per-row labels stay on the devices (split like x); the tables come to the host.
+            fits[ctype] = {name: v if name == "labels" else jax.device_get(v) for name, v in out.items()}
+            continue
         run = functools.partial(
             _select_type,
             key,

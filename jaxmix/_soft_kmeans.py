@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from jaxmix import _collective as coll
 from jaxmix import _progress
+from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
 from jaxmix._distances import log_probabilities, partial_sq_distances, responsibilities, sq_norms
@@ -89,7 +91,7 @@ def e_step(
 
     zero = SoftKMeansStats(jnp.zeros((k,), x.dtype), jnp.zeros((k, d), x.dtype), jnp.zeros((), x.dtype))
     stats, _ = scan_rows(fold, zero, (x, weights), chunk_size)
-    return stats
+    return coll.allsum(stats)
 
 
 def m_step(stats: SoftKMeansStats, centers: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -203,6 +205,22 @@ def soft_kmeans(
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
+    sharded = S.row_axes_of(x)
+    if sharded is not None:
+        w = S.place_weights(None if weights is None else a.weights, x, *sharded)
+        return S.fit_partial(
+            sharded,
+            _soft_kmeans,
+            (key, x, w, init_centers, jnp.asarray(beta, x.dtype), jnp.asarray(tol, x.dtype)),
+            (False, True, True, False, False, False),
+            S.row_fields(SoftKMeansResult, "labels"),
+            n_clusters=k,
+            init=method,
+            n_init=n_init,
+            max_iter=a.max_iter,
+            chunk_size=min(chunk, n),
+            progress=False,
+        )()
     fit = functools.partial(
         _soft_kmeans,
         key,

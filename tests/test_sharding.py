@@ -1,0 +1,129 @@
+"""Fits on rows split over devices (4 simulated CPU devices) and over processes (jax.distributed).
+
+The 4-device cases run in one subprocess (`_sharded_worker.py`): the device
+count is fixed when JAX starts, and the rest of the suite runs on one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmix
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+@pytest.fixture(scope="module")
+def four_devices():
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_sharded_worker.py")], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_worker_saw_four_devices_and_padding(four_devices):
+    assert four_devices["devices"] == 4
+    assert four_devices["padded_rows"] == 600  # 598 rows padded to a multiple of 4
+    assert four_devices["pad_weight"] == 0.0
+    assert four_devices["x_spec"] == "P('data',)"
+
+
+@pytest.mark.parametrize("case", ["kmeans_explicit", "kmeans_restarts", "kmeans_auto", "kmeans_2d_mesh"])
+def test_sharded_kmeans_equals_one_device(four_devices, case):
+    r = four_devices[case]
+    one, many = r["one"], r["many"]
+    assert many[1] == one[1]  # same iterations
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(many[2], one[2], atol=1e-4)
+    assert r["labels_equal"] == 1.0
+    assert r["labels_spec"] == "P('data',)"  # labels stay split like x
+
+
+@pytest.mark.parametrize("case", ["gmm_full", "gmm_diag_random"])
+def test_sharded_gmm_equals_one_device(four_devices, case):
+    one, many = four_devices[case]["one"], four_devices[case]["many"]
+    assert many[1] == one[1]
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(many[2], one[2], atol=1e-4)
+    np.testing.assert_allclose(many[3], one[3], atol=1e-4)
+
+
+def test_sharded_soft_kmeans_equals_one_device(four_devices):
+    one, many = four_devices["soft_kmeans"]["one"], four_devices["soft_kmeans"]["many"]
+    assert many[1] == one[1]
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(many[2], one[2], atol=1e-4)
+
+
+def test_sharded_select_equals_one_device(four_devices):
+    one, many = four_devices["select"]["one"], four_devices["select"]["many"]
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
+    assert many[1:] == one[1:]
+
+
+def test_user_sharded_array_without_weights(four_devices):
+    r = four_devices["kmeans_even_no_weights"]
+    np.testing.assert_allclose(r["many"][0], r["one"][0], rtol=1e-5)
+
+
+def test_sharded_errors_are_clear(four_devices):
+    e = four_devices["errors"]
+    assert e["feature_axis"].startswith("ValueError") and "feature axis" in e["feature_axis"]
+    assert e["hamerly"].startswith("ValueError") and "lloyd" in e["hamerly"]
+    assert e["bad_weights"].startswith("ValueError") and ">= 0" in e["bad_weights"]
+
+
+def test_shard_rows_one_device_mesh_pads_nothing_and_checks():
+    x = np.arange(12.0, dtype=np.float32).reshape(6, 2)
+    before = x.copy()
+    mesh = jax.make_mesh((1,), ("data",))
+    xs, ws = jaxmix.shard_rows(x, mesh, weights=np.ones(6))
+    assert xs.shape == (6, 2) and ws.shape == (6,)
+    np.testing.assert_array_equal(x, before)  # input not mutated
+    with pytest.raises(TypeError, match="mesh"):
+        jaxmix.shard_rows(x, "data")
+    with pytest.raises(ValueError, match="not an axis"):
+        jaxmix.shard_rows(x, mesh, "rows")
+    with pytest.raises(ValueError, match="NaN"):
+        jaxmix.shard_rows(np.array([[np.nan, 0.0]]), mesh)
+
+
+def test_two_processes_get_the_single_process_model(tmp_path):
+    """`python -m jaxmix.launch -n 2` on 127.0.0.1 (gloo): both processes fit on their halves."""
+    out = tmp_path / "model.npz"
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmix.launch", "-n", "2", str(ROOT / "examples" / "distributed_fit.py"), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("process ")]
+    assert len(lines) == 2
+    assert lines[0].split(";")[1:] == lines[1].split(";")[1:]  # both processes report the same model
+    got = np.load(out)
+    x = jaxmix.datasets.load_faithful()
+    key = jax.random.key(0)
+    km = jaxmix.kmeans(key, x, 2, n_init=3)
+    gm = jaxmix.gmm(key, x, 2)
+    np.testing.assert_allclose(float(got["inertia"]), float(km.inertia), rtol=1e-5)
+    order = np.argsort(np.asarray(km.centers)[:, 0])
+    np.testing.assert_allclose(
+        got["centers"][np.argsort(got["centers"][:, 0])], np.asarray(km.centers)[order], atol=1e-3
+    )
+    np.testing.assert_allclose(float(got["log_likelihood"]), float(gm.log_likelihood), rtol=1e-5)
+    np.testing.assert_allclose(got["means"], np.asarray(gm.params.means), atol=1e-3)
