@@ -1,6 +1,6 @@
 """scikit-learn estimators backed by jaxmix: swap the import, keep the code.
 
-    from jaxmix.sklearn import KMeans, GaussianMixture, SoftKMeans
+    from jaxmix.sklearn import KMeans, MiniBatchKMeans, GaussianMixture, SoftKMeans
 
 Needs scikit-learn (`pip install 'jaxmix[sklearn]'`); the core library does not.
 """
@@ -14,6 +14,7 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
 
 from jaxmix.sklearn._gmm import GaussianMixture as GaussianMixture
 from jaxmix.sklearn._kmeans import KMeans as KMeans
+from jaxmix.sklearn._minibatch import MiniBatchKMeans as MiniBatchKMeans
 from jaxmix.sklearn._persist import register as _register
 from jaxmix.sklearn._soft_kmeans import SoftKMeans as SoftKMeans
 
@@ -21,5 +22,6 @@ from jaxmix.sklearn._soft_kmeans import SoftKMeans as SoftKMeans
 _register("sklearn.KMeans", KMeans)
 _register("sklearn.GaussianMixture", GaussianMixture)
 _register("sklearn.SoftKMeans", SoftKMeans)
+_register("sklearn.MiniBatchKMeans", MiniBatchKMeans)
 
-__all__ = ["GaussianMixture", "KMeans", "SoftKMeans"]
+__all__ = ["GaussianMixture", "KMeans", "MiniBatchKMeans", "SoftKMeans"]
