@@ -58,7 +58,9 @@ def main(argv: list[str]) -> None:
         run(PY, "-m", "ruff", "check", "jaxmix", "tests", "bench", "examples", "dev.py")
         run(PY, "-m", "ruff", "format", "--check", "jaxmix", "tests", "bench", "examples", "dev.py")
         run(PY, "-m", "mypy")
-        run(PY, "-m", "pytest", "-q", *rest)
+        # Two workers (one per core): the suite is compile-bound and XLA compiles on one thread.
+        # --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
+        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *rest)
     else:
         ensure("bench")
         run(PY, "bench/run.py", *rest)

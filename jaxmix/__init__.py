@@ -39,9 +39,9 @@ from jaxmix._mixture import sample as sample
 from jaxmix._mixture import score as score
 from jaxmix._plot import plot as plot
 from jaxmix._select import SelectResult as SelectResult
+from jaxmix._select import select as select
 from jaxmix._sharding import rows_from_processes as rows_from_processes
 from jaxmix._sharding import shard_rows as shard_rows
-from jaxmix._select import select as select
 from jaxmix._soft_kmeans import SoftKMeansResult as SoftKMeansResult
 from jaxmix._soft_kmeans import soft_kmeans as soft_kmeans
 from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict_proba
