@@ -21,7 +21,6 @@ from jax.scipy.special import logsumexp
 
 from jaxmix import _collective as coll
 from jaxmix import _covariance as C
-from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
@@ -610,34 +609,7 @@ def gmm(
         prior = V.check_prior(prior, covariance_type, d, x.dtype)
     group = restart_group_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
     chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, group)
-    sharded = S.row_axes_of(x)
-    if sharded is not None:
-        w = S.place_weights(None if weights is None else w, x, *sharded)
-        return S.fit_partial(
-            sharded,
-            _gmm,
-            (key, x, w, jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype), prior, overrides),
-            (False, True, True, False, False, False, False),
-            S.row_fields(GMMResult, "labels"),
-            covariance_type=covariance_type,
-            n_components=k,
-            init=init,
-            n_init=n_init,
-            max_iter=max_iter,
-            chunk_size=min(chunk, n),
-            reinit_collapsed=bool(reinit_collapsed),
-            progress=False,
-            restart_group=None if group >= n_init else group,
-        )()
-    fit = functools.partial(
-        _gmm,
-        key,
-        x,
-        w,
-        jnp.asarray(tol, x.dtype),
-        jnp.asarray(reg_covar, x.dtype),
-        prior,
-        overrides,
+    static = dict(
         covariance_type=covariance_type,
         n_components=k,
         init=init,
@@ -648,4 +620,14 @@ def gmm(
         progress=bool(progress),
         restart_group=None if group >= n_init else group,
     )
-    return _progress.run("gmm", fit, progress)
+    args = (key, x, w, jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype), prior, overrides)
+    return S.call_fit(
+        "gmm",
+        _gmm,
+        args,
+        static,
+        row_args=(False, True, True, False, False, False, False),
+        out_rows=S.row_fields(GMMResult, "labels"),
+        progress=progress,
+        weights_given=weights is not None,
+    )

@@ -22,7 +22,6 @@ from jax import lax
 
 from jaxmix import _bounds as bounds
 from jaxmix import _collective as coll
-from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
@@ -501,32 +500,11 @@ def kmeans(
     chunk = min(a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init), n)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    sharded = S.row_axes_of(x)
-    if sharded is not None:
+    if S.row_axes_of(x) is not None:  # rows split over devices: the dense iteration
         if algorithm == "hamerly":
             raise ValueError("a fit on row-sharded x runs the dense Lloyd iteration: use algorithm='lloyd' or 'auto'")
-        w = S.place_weights(None if weights is None else a.weights, x, *sharded)
-        return S.fit_partial(
-            sharded,
-            _kmeans,
-            (key, x, w, init_centers, jnp.asarray(tol, x.dtype)),
-            (False, True, True, False, False),
-            S.row_fields(KMeansResult, "labels"),
-            n_clusters=k,
-            init=method,
-            n_init=n_init,
-            max_iter=a.max_iter,
-            chunk_size=chunk,
-            algorithm="lloyd",
-            progress=False,
-        )()
-    fit = functools.partial(
-        _kmeans,
-        key,
-        x,
-        a.weights,
-        init_centers,
-        jnp.asarray(tol, x.dtype),
+        algorithm = "lloyd"
+    static = dict(
         n_clusters=k,
         init=method,
         n_init=n_init,
@@ -535,7 +513,16 @@ def kmeans(
         algorithm=choose_algorithm(algorithm, n, k, a.max_iter),
         progress=bool(progress),
     )
-    return _progress.run("kmeans", fit, progress)
+    return S.call_fit(
+        "kmeans",
+        _kmeans,
+        (key, x, a.weights, init_centers, jnp.asarray(tol, x.dtype)),
+        static,
+        row_args=(False, True, True, False, False),
+        out_rows=S.row_fields(KMeansResult, "labels"),
+        progress=progress,
+        weights_given=weights is not None,
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size",))

@@ -28,7 +28,6 @@ infinite criteria.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,7 +40,6 @@ from jax.scipy.special import logsumexp
 from jaxmix import _collective as coll
 from jaxmix import _covariance as C
 from jaxmix import _gmm as G
-from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
@@ -388,44 +386,24 @@ def select(
     chunk_size = V.check_chunk_size(chunk_size)
     k_max = max(ks)
     fits: dict[str, Any] = {}
-    sharded = S.row_axes_of(x)
-    if sharded is not None:
-        w = S.place_weights(None if weights is None else w, x, *sharded)
+    sharded = S.row_axes_of(x) is not None
     for ctype in types:
         chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
-        if sharded is not None:
-            out = S.fit_partial(
-                sharded,
-                _select_type,
-                (key, x, w, jnp.asarray(ks, jnp.int32), jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype)),
-                (False, True, True, False, False, False),
-                S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),
-                covariance_type=ctype,
-                k_max=k_max,
-                init=init,
-                n_init=n_init,
-                max_iter=max_iter,
-                chunk_size=min(chunk, n),
-            )()
-            # Per-row labels stay on the devices (split like x); the tables come to the host.
-            fits[ctype] = {name: v if name == "labels" else jax.device_get(v) for name, v in out.items()}
-            continue
-        run = functools.partial(
-            _select_type,
-            key,
-            x,
-            w,
-            jnp.asarray(ks, jnp.int32),
-            jnp.asarray(tol, x.dtype),
-            jnp.asarray(reg_covar, x.dtype),
-            covariance_type=ctype,
-            k_max=k_max,
-            init=init,
-            n_init=n_init,
-            max_iter=max_iter,
-            chunk_size=min(chunk, n),
+        static = dict(
+            covariance_type=ctype, k_max=k_max, init=init, n_init=n_init, max_iter=max_iter, chunk_size=min(chunk, n)
         )
-        fits[ctype] = jax.device_get(_progress.run(f"select {ctype}", run, progress))
+        out = S.call_fit(
+            f"select {ctype}",
+            _select_type,
+            (key, x, w, jnp.asarray(ks, jnp.int32), jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype)),
+            static,
+            row_args=(False, True, True, False, False, False),
+            out_rows=S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),
+            progress=progress,
+            weights_given=weights is not None,
+        )
+        # Labels of row-sharded data stay on the devices (split like x); the rest comes to the host.
+        fits[ctype] = {name: v if sharded and name == "labels" else jax.device_get(v) for name, v in out.items()}
     return _tabulate(ks, types, criterion, d, fits)
 
 

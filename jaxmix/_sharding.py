@@ -33,6 +33,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxmix import _collective as coll
+from jaxmix import _progress
 from jaxmix import _validation as V
 from jaxmix._jit import CPU_COMPILER_OPTIONS
 
@@ -103,6 +104,31 @@ class RowDict:
     """`out_rows` for a function returning a dict: `((name, is_row), ...)` (hashable)."""
 
     items: tuple[tuple[str, bool | int], ...]
+
+
+def call_fit(
+    label: str,
+    jitted: Any,
+    args: Sequence[Any],
+    static: dict[str, Any],
+    *,
+    row_args: Sequence[bool],
+    out_rows: Any,
+    progress: bool,
+    weights_given: bool,
+) -> Any:
+    """Run a fitting program `jitted(*args, **static)` (`args[1]` is x, `args[2]` the weights).
+
+    On row-sharded x: under `shard_map` with the weights split like x (all
+    ones when the user gave none); otherwise the plain program, with its
+    progress display.
+    """
+    sharded = row_axes_of(args[1])
+    if sharded is None:
+        return _progress.run(label, functools.partial(jitted, *args, **static), progress)
+    placed = list(args)
+    placed[2] = place_weights(args[2] if weights_given else None, args[1], *sharded)
+    return fit_partial(sharded, jitted, placed, row_args, out_rows, **static)()
 
 
 def fit_partial(

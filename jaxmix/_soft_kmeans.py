@@ -23,7 +23,6 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from jaxmix import _collective as coll
-from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
@@ -205,30 +204,7 @@ def soft_kmeans(
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
-    sharded = S.row_axes_of(x)
-    if sharded is not None:
-        w = S.place_weights(None if weights is None else a.weights, x, *sharded)
-        return S.fit_partial(
-            sharded,
-            _soft_kmeans,
-            (key, x, w, init_centers, jnp.asarray(beta, x.dtype), jnp.asarray(tol, x.dtype)),
-            (False, True, True, False, False, False),
-            S.row_fields(SoftKMeansResult, "labels"),
-            n_clusters=k,
-            init=method,
-            n_init=n_init,
-            max_iter=a.max_iter,
-            chunk_size=min(chunk, n),
-            progress=False,
-        )()
-    fit = functools.partial(
-        _soft_kmeans,
-        key,
-        x,
-        a.weights,
-        init_centers,
-        jnp.asarray(beta, x.dtype),
-        jnp.asarray(tol, x.dtype),
+    static = dict(
         n_clusters=k,
         init=method,
         n_init=n_init,
@@ -236,7 +212,16 @@ def soft_kmeans(
         chunk_size=min(chunk, n),
         progress=bool(progress),
     )
-    return _progress.run("soft_kmeans", fit, progress)
+    return S.call_fit(
+        "soft_kmeans",
+        _soft_kmeans,
+        (key, x, a.weights, init_centers, jnp.asarray(beta, x.dtype), jnp.asarray(tol, x.dtype)),
+        static,
+        row_args=(False, True, True, False, False, False),
+        out_rows=S.row_fields(SoftKMeansResult, "labels"),
+        progress=progress,
+        weights_given=weights is not None,
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size",))
