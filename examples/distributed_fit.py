@@ -26,11 +26,12 @@ xs, ws = jaxmix.rows_from_processes(mine, mesh)
 key = jax.random.key(0)
 km = jaxmix.kmeans(key, xs, 2, weights=ws, n_init=3)
 gm = jaxmix.gmm(key, xs, 2, weights=ws)
-print(
+line = (
     f"process {rank}/{size}: {mine.shape[0]} local rows; kmeans inertia {float(km.inertia):.6f}; "
-    f"gmm mean log-likelihood {float(gm.log_likelihood):.6f}",
-    flush=True,
+    f"gmm mean log-likelihood {float(gm.log_likelihood):.6f}\n"
 )
+sys.stdout.write(line)  # one write: the processes share the terminal
+sys.stdout.flush()
 if rank == 0 and len(sys.argv) > 1:
     np.savez(
         sys.argv[1],

@@ -62,6 +62,17 @@ def main() -> None:
             "one": [float(g1.log_likelihood), int(g1.n_iter), arr(g1.params.means), arr(g1.params.covariances)],
             "many": [float(g4.log_likelihood), int(g4.n_iter), arr(g4.params.means), arr(g4.params.covariances)],
         }
+    # The toolbox on sharded rows (plain jit: XLA partitions it), with the sharded fit's parameters.
+    g4 = jm.gmm(key, xs, 3, weights=ws)
+    out["toolbox"] = {
+        "predict_equal": float(
+            np.mean(np.asarray(jm.predict(g4.params, xs))[:n] == np.asarray(jm.predict(g4.params, x)))
+        ),
+        "log_prob_diff": float(
+            np.abs(np.asarray(jm.log_prob(g4.params, xs))[:n] - np.asarray(jm.log_prob(g4.params, x))).max()
+        ),
+        "log_prob_spec": str(jm.log_prob(g4.params, xs).sharding.spec),
+    }
     s1 = jm.soft_kmeans(key, x, 3, beta=0.5)
     s4 = jm.soft_kmeans(key, xs, 3, beta=0.5, weights=ws)
     out["soft_kmeans"] = {
