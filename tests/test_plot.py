@@ -1,0 +1,149 @@
+"""`jaxmix.plot`: every figure renders headlessly, ellipse counts, mixed colours, errors."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmix
+from jaxmix._gmm_params import GMMParams
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+FAITHFUL = np.asarray(jaxmix.datasets.load_faithful(), dtype=np.float32)
+Z = (FAITHFUL - FAITHFUL.mean(0)) / FAITHFUL.std(0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def fits():
+    key = jax.random.key(0)
+    return {
+        "kmeans": [jaxmix.kmeans(jax.random.key(s), Z, 2, max_iter=20) for s in range(2)],
+        "soft": jaxmix.soft_kmeans(key, Z, 2, beta=2.0, max_iter=20),
+        "gmm": jaxmix.gmm(key, Z, 2, max_iter=20),
+    }
+
+
+def _params(ctype, k=3, d=2):
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(k, d))
+    a = rng.normal(size=(k, d, d))
+    cov = {
+        "full": a @ a.transpose(0, 2, 1) + np.eye(d),
+        "tied": a[0] @ a[0].T + np.eye(d),
+        "diag": rng.uniform(0.5, 2.0, size=(k, d)),
+        "spherical": rng.uniform(0.5, 2.0, size=(k,)),
+    }[ctype]
+    f32 = np.float32
+    return GMMParams.from_covariances(np.full(k, 1.0 / k, f32), means.astype(f32), cov.astype(f32), ctype)
+
+
+def _assert_drawn(ax, path):
+    ax.figure.savefig(path)
+    img = mpimg.imread(path)[..., :3]
+    assert img.std() > 0
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 1
+
+
+def test_scatter_hard_and_soft(fits, tmp_path):
+    r = fits["kmeans"][0]
+    ax = jaxmix.plot.scatter(Z, r.labels, centers=r.centers)
+    assert len(ax.collections) == 2
+    _assert_drawn(ax, tmp_path / "hard.png")
+    ax = jaxmix.plot(fits["soft"], x=Z, path=tmp_path / "soft.png")
+    _assert_drawn(ax, tmp_path / "soft2.png")
+    ax = jaxmix.plot(fits["gmm"], x=Z)
+    assert len(ax.patches) == 4  # 2 components x sigmas (1, 2)
+    _assert_drawn(ax, tmp_path / "gmm.png")
+
+
+def test_soft_assignments_get_mixed_colours():
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.2]])
+    proba = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    ax = jaxmix.plot.scatter(x, proba=proba)
+    rgb = ax.collections[0].get_facecolors()[:, :3]
+    assert not np.allclose(rgb[2], rgb[0]) and not np.allclose(rgb[2], rgb[1])
+    assert np.allclose(rgb[2], (rgb[0] + rgb[1]) / 2)
+
+
+@pytest.mark.parametrize("ctype", ["full", "tied", "diag", "spherical"])
+def test_ellipses_count(ctype, tmp_path):
+    ax = jaxmix.plot.ellipses(_params(ctype), sigmas=(1, 2, 3))
+    assert len(ax.patches) == 9
+    _assert_drawn(ax, tmp_path / f"{ctype}.png")
+
+
+def test_ellipses_project_higher_dimensions():
+    p = _params("full", k=2, d=4)
+    x = np.random.default_rng(1).normal(size=(50, 4))
+    ax = jaxmix.plot.scatter(x)
+    jaxmix.plot.ellipses(p, x=x, ax=ax)
+    assert len(ax.patches) == 4 and ax.get_xlabel().startswith("PC1")
+    assert len(jaxmix.plot.ellipses(p).patches) == 4  # first two features without x
+
+
+def test_pca_and_scatter_project(tmp_path):
+    x = np.random.default_rng(0).normal(size=(80, 5)) * np.array([5, 3, 1, 1, 1])
+    ax = jaxmix.plot.pca(x, np.arange(80) % 3)
+    assert ax.get_xlabel().startswith("PC1")
+    _assert_drawn(ax, tmp_path / "pca.png")
+    assert jaxmix.plot.scatter(x).get_ylabel().startswith("PC2")
+
+
+def test_regions(fits, tmp_path):
+    for model in (fits["kmeans"][0], np.asarray(fits["kmeans"][0].centers), fits["gmm"], fits["soft"]):
+        ax = jaxmix.plot.regions(model, Z, resolution=40)
+        _assert_drawn(ax, tmp_path / "regions.png")
+        plt.close(ax.figure)
+    ax = jaxmix.plot.regions(np.array([[-1.0, 0.0], [1.0, 0.0]]), Z, resolution=20)
+    mesh = ax.collections[0].get_array().reshape(20, 20)
+    assert set(np.unique(mesh)) == {0, 1}
+
+
+def test_history(fits, tmp_path):
+    ax = jaxmix.plot.history(fits["kmeans"])
+    assert len(ax.get_lines()) == 2
+    y = ax.get_lines()[0].get_ydata()
+    assert len(y) == int(fits["kmeans"][0].n_iter) and np.all(np.diff(y) <= 1e-3)
+    _assert_drawn(ax, tmp_path / "hist.png")
+    ax = jaxmix.plot.history(fits["gmm"])
+    assert "log-likelihood" in ax.get_ylabel()
+    jaxmix.plot.history(fits["soft"])
+
+
+def test_errors(fits):
+    p = jaxmix.plot
+    cases = [
+        (lambda: p(fits["gmm"]), TypeError, "x=data"),
+        (lambda: p("result"), TypeError, "SelectResult"),
+        (lambda: p.scatter(np.zeros(5)), ValueError, "2-D"),
+        (lambda: p.scatter(np.zeros((5, 1))), ValueError, "at least 2 features"),
+        (lambda: p.scatter("abc"), TypeError, "numeric"),
+        (lambda: p.scatter(Z, np.zeros(3, int)), ValueError, "labels must have shape"),
+        (lambda: p.scatter(Z, np.full(272, 0.5)), TypeError, "integers"),
+        (lambda: p.scatter(Z, proba=np.ones((3, 2))), ValueError, "proba must have shape"),
+        (lambda: p.scatter(Z, np.zeros(272, int), proba=np.ones((272, 2))), ValueError, "not both"),
+        (lambda: p.scatter(Z, centers=np.zeros((2, 3))), ValueError, "centers must have shape"),
+        (lambda: p.ellipses(np.zeros((2, 2))), TypeError, "GMMParams"),
+        (lambda: p.ellipses(fits["gmm"], sigmas=(0,)), ValueError, "sigmas"),
+        (lambda: p.regions(fits["kmeans"][0], Z, resolution=1), ValueError, "resolution"),
+        (lambda: p.regions(fits["kmeans"][0], Z, resolution=2.5), TypeError, "resolution"),
+        (lambda: p.regions(np.zeros((2, 3)), Z), ValueError, "centers must have shape"),
+        (lambda: p.regions(object(), Z), TypeError, "centres array"),
+        (lambda: p.history([]), ValueError, "at least one"),
+        (lambda: p.history([fits["gmm"], fits["soft"]]), ValueError, "one kind"),
+        (lambda: p.history(Z), TypeError, "KMeansResult"),
+        (lambda: p.selection(fits["gmm"]), TypeError, "SelectResult"),
+        (lambda: p.scatter(Z, ax="axes"), TypeError, "Axes"),
+    ]
+    for fn, err, msg in cases:
+        with pytest.raises(err, match=msg):
+            fn()
