@@ -18,15 +18,6 @@ from jaxmix import _collective as coll
 from jaxmix._chunks import map_rows, row_pass_chunk, scan_rows
 
 
-def weighted_index(key: jax.Array, p: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-    """Indices drawn with probability proportional to `p >= 0` (with replacement).
-
-    Inverse-CDF sampling on the cumulative sum: an entry with `p == 0` has
-    an empty interval and is never drawn while `sum(p) > 0`.
-    """
-    return coll.inverse_cdf(jax.random.uniform(key, shape, dtype=p.dtype), p)
-
-
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
     """`n_clusters` distinct rows drawn without replacement, weighted by `weights`.
 

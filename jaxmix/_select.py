@@ -386,7 +386,9 @@ def select(
     chunk_size = V.check_chunk_size(chunk_size)
     k_max = max(ks)
     fits: dict[str, Any] = {}
-    sharded = S.row_axes_of(x) is not None
+    sharded = S.row_axes_of(x)
+    if sharded is not None:  # split the weights like x once, not once per covariance type
+        w = S.place_weights(w if weights is not None else None, x, *sharded)
     for ctype in types:
         chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
         static = dict(
@@ -400,10 +402,12 @@ def select(
             row_args=(False, True, True, False, False, False),
             out_rows=S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),
             progress=progress,
-            weights_given=weights is not None,
+            weights_given=True,
         )
         # Labels of row-sharded data stay on the devices (split like x); the rest comes to the host.
-        fits[ctype] = {name: v if sharded and name == "labels" else jax.device_get(v) for name, v in out.items()}
+        fits[ctype] = {
+            name: v if sharded is not None and name == "labels" else jax.device_get(v) for name, v in out.items()
+        }
     return _tabulate(ks, types, criterion, d, fits)
 
 

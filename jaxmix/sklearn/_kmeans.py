@@ -24,6 +24,15 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
+def resolve_n_init(n_init: Any, init: Any, many: int) -> int:
+    """scikit-learn's `n_init="auto"`: 1 for k-means++ or an array, `many` for "random" or a callable."""
+    if n_init == "auto":
+        if isinstance(init, str):
+            return 1 if init == "k-means++" else many
+        return many if callable(init) else 1
+    return _check_int(n_init, "n_init", 1)
+
+
 def _check_nonnegative(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
@@ -94,11 +103,7 @@ class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.algorithm = algorithm
 
     def _n_init(self) -> int:
-        if self.n_init == "auto":
-            if isinstance(self.init, str):
-                return 1 if self.init == "k-means++" else 10
-            return 10 if callable(self.init) else 1
-        return _check_int(self.n_init, "n_init", 1)
+        return resolve_n_init(self.n_init, self.init, many=10)
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute k-means clustering; returns self."""

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 import jaxmix
 from jaxmix import _online as O
 from jaxmix.sklearn import _base as B
-from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
+from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative, resolve_n_init
 
 
 def _state_to_host(state: O.MiniBatchKMeansState) -> O.MiniBatchKMeansState:
@@ -112,11 +112,7 @@ class MiniBatchKMeans(
     # ----------------------------------------------------------------- checks
 
     def _n_init(self) -> int:
-        if self.n_init == "auto":
-            if isinstance(self.init, str):
-                return 1 if self.init == "k-means++" else 3
-            return 3 if callable(self.init) else 1
-        return _check_int(self.n_init, "n_init", 1)
+        return resolve_n_init(self.n_init, self.init, many=3)
 
     def _check_params(self, X: np.ndarray) -> int:
         k = _check_int(self.n_clusters, "n_clusters", 1)
