@@ -4,6 +4,7 @@
     python3 dev.py demo    # make .venv, install jaxmix[plot], run `jaxmix demo`
     python3 dev.py test    # make .venv, install jaxmix[test], run ruff, mypy and pytest
     python3 dev.py bench   # make .venv, install jaxmix[bench], run the benchmarks (args passed on)
+    python3 dev.py notebooks [NAME...]   # install jaxmix[notebooks], re-execute notebooks/*.ipynb in place
 
 The virtual environment lives in .venv next to this file; an install is
 redone only when pyproject.toml changes.
@@ -47,7 +48,7 @@ def ensure(extra: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in {"demo", "test", "bench"}:
+    if not argv or argv[0] not in {"demo", "test", "bench", "notebooks"}:
         sys.exit(__doc__)
     what, rest = argv[0], argv[1:]
     if what == "demo":
@@ -55,12 +56,16 @@ def main(argv: list[str]) -> None:
         run(BIN / "jaxmix", "demo", *rest)
     elif what == "test":
         ensure("test")
-        run(PY, "-m", "ruff", "check", "jaxmix", "tests", "bench", "examples", "dev.py")
-        run(PY, "-m", "ruff", "format", "--check", "jaxmix", "tests", "bench", "examples", "dev.py")
+        lint = ("jaxmix", "tests", "bench", "examples", "notebooks", "dev.py")
+        run(PY, "-m", "ruff", "check", *lint)
+        run(PY, "-m", "ruff", "format", "--check", *lint)
         run(PY, "-m", "mypy")
         # Two workers (one per core): the suite is compile-bound and XLA compiles on one thread.
         # --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
         run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *rest)
+    elif what == "notebooks":
+        ensure("notebooks")
+        run(PY, "notebooks/execute.py", *rest)
     else:
         ensure("bench")
         run(PY, "bench/run.py", *rest)

@@ -463,7 +463,9 @@ class Plot:
 
         k-means: inertia (falls); soft k-means: free energy (falls); GMM:
         mean log-likelihood (rises). Each curve is the result's `history`
-        up to its `n_iter`; all results must be of one kind.
+        up to its `n_iter`; all results must be of one kind. A batched
+        result (from `jax.vmap` over keys, or `kmeans_batch`: `history` of
+        shape (B, max_iter)) draws one curve per member.
 
         Example:
           >>> import jax, jaxmix, matplotlib
@@ -485,13 +487,17 @@ class Plot:
         kinds = {type(r) for r in rs}
         if len(kinds) > 1:
             raise ValueError(f"history overlays results of one kind, got {sorted(t.__name__ for t in kinds)}")
-        curves = []
+        curves: list[np.ndarray] = []
         for r in rs:
             h = np.asarray(r.history, dtype=np.float64)
             n_iter = np.asarray(r.n_iter)
-            if h.ndim != 1 or n_iter.ndim != 0:
-                raise ValueError(f"history draws unbatched fits (history of shape (max_iter,)), got {h.shape}")
-            curves.append(h[: max(1, min(int(n_iter), h.shape[0]))])
+            if h.ndim == 1 and n_iter.ndim == 0:
+                h, n_iter = h[None], n_iter[None]
+            if h.ndim != 2 or n_iter.shape != h.shape[:1]:
+                raise ValueError(
+                    f"history draws fits with history of shape (max_iter,) or a batch (B, max_iter), got {h.shape}"
+                )
+            curves.extend(hb[: max(1, min(int(nb), h.shape[1]))] for hb, nb in zip(h, n_iter, strict=True))
         ax = _axes(ax, (6.5, 4.5))
         for i, y in enumerate(curves):
             label = f"fit {i} ({len(y)} iterations)" if len(curves) > 1 else f"{len(y)} iterations"

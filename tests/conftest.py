@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "jaxmix",
     deadline=None,  # first calls compile; speed is measured in bench/, not here
-    max_examples=int(os.environ.get("JAXMIX_HYPOTHESIS_EXAMPLES", "20")),
+    max_examples=int(os.environ.get("JAXMIX_HYPOTHESIS_EXAMPLES", "10")),
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
 )

@@ -117,6 +117,9 @@ def test_history(fits, tmp_path):
     ax = jaxmix.plot.history(fits["gmm"])
     assert "log-likelihood" in ax.get_ylabel()
     jaxmix.plot.history(fits["soft"])
+    batch = jax.vmap(lambda k: jaxmix.kmeans(k, Z, 2, max_iter=20))(jax.random.split(jax.random.key(3), 3))
+    lines = jaxmix.plot.history(batch).get_lines()
+    assert [len(line.get_ydata()) for line in lines] == [int(n) for n in batch.n_iter]
 
 
 def test_errors(fits):
