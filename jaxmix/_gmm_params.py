@@ -45,8 +45,46 @@ class GMMParams:
 
     @classmethod
     def from_covariances(cls, weights, means, covariances, covariance_type: str = "full") -> GMMParams:
-        """Build parameters from covariances (the Cholesky factors are computed)."""
-        return cls(weights, means, covariances, precisions_cholesky(covariances, covariance_type), covariance_type)
+        """Build parameters from covariances (the Cholesky factors are computed).
+
+        Arrays, lists or numbers are accepted. Outside `jit`, an unknown
+        `covariance_type`, shapes that do not fit together (weights (k,),
+        means (k, d), covariances as scikit-learn's for the type; leading
+        batch axes allowed) or covariances that are not positive definite
+        raise a ValueError instead of giving NaN Cholesky factors.
+        """
+        from jaxmix import _validation as V
+        from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
+
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+        weights = V.as_float_array(weights, "weights")
+        means = V.as_float_array(means, "means")
+        covariances = V.as_float_array(covariances, "covariances")
+        if means.ndim < 2 or weights.shape != means.shape[:-1]:
+            raise ValueError(
+                f"means must be (k, d) and weights (k,), got shapes {tuple(means.shape)} and {tuple(weights.shape)}"
+            )
+        expected = tuple(means.shape[:-2]) + cov_shape(covariance_type, means.shape[-2], means.shape[-1])
+        if tuple(covariances.shape) != expected:
+            raise ValueError(
+                f"covariances must have shape {expected} for covariance_type={covariance_type!r} and means of "
+                f"shape {tuple(means.shape)}, got {tuple(covariances.shape)}"
+            )
+        u = precisions_cholesky(covariances, covariance_type)
+        if not (V.is_traced(covariances) or V.is_traced(u)):
+            V.check_finite(covariances, "covariances")
+            if covariance_type in ("full", "tied"):
+                asym = jax.numpy.abs(covariances - jax.numpy.swapaxes(covariances, -1, -2))
+                tol = 1e-5 * jax.numpy.max(jax.numpy.abs(covariances)) + 1e-30
+                if bool(jax.numpy.any(asym > tol)):
+                    raise ValueError("covariances must be symmetric")
+            if not bool(jax.numpy.all(jax.numpy.isfinite(u))):
+                raise ValueError(
+                    "covariances must be positive definite (symmetric, all eigenvalues > 0); "
+                    f"got {'variances <= 0' if covariance_type in ('diag', 'spherical') else 'a matrix that is not'}"
+                )
+        return cls(weights, means, covariances, u, covariance_type)
 
     @classmethod
     def from_precisions_cholesky(cls, weights, means, prec_chol, covariance_type: str = "full") -> GMMParams:

@@ -130,8 +130,9 @@ def gmm_fixed_point(
       >>> g.shape
       (272, 2)
     """
-    x = V.as_float_array(x, "x", ndim=2)
-    w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.as_float_array(weights, "weights", ndim=1)
+    x = V.check_data(x)
+    params = V.check_gmm_params(params, x.shape[1], x.dtype)
+    w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.check_weights(weights, x.shape[0], x.dtype)
     theta0 = jax.tree.map(lambda a: jnp.asarray(a, x.dtype), params)
     reg = jnp.asarray(reg_covar, x.dtype)
     return _solve(_gmm_step, theta0, (x, w.astype(x.dtype), reg), int(max_iter), float(tol))
@@ -168,8 +169,10 @@ def soft_kmeans_fixed_point(
       >>> jax.grad(f)(0.05).shape
       ()
     """
-    x = V.as_float_array(x, "x", ndim=2)
-    w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.as_float_array(weights, "weights", ndim=1)
-    theta0 = (jnp.asarray(centers, x.dtype), jnp.asarray(cluster_weights, x.dtype))
+    x = V.check_data(x)
+    w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.check_weights(weights, x.shape[0], x.dtype)
+    centers = V.check_centers(centers, None, x.shape[1], x.dtype, name="centers")
+    cluster_weights = V.check_mixture_weights(cluster_weights, centers.shape[0], x.dtype, name="cluster_weights")
+    theta0 = (centers, cluster_weights)
     args = (x, w.astype(x.dtype), jnp.asarray(beta, x.dtype))
     return _solve(_soft_kmeans_step, theta0, args, int(max_iter), float(tol))

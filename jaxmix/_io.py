@@ -55,8 +55,10 @@ import io
 import json
 import os
 import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -305,13 +307,26 @@ def _read(path: str | os.PathLike[str], with_arrays: bool) -> tuple[dict[str, An
                         arrays[name] = _checked(path, name, z[name], spec)
         except ModelFileError:
             raise
-        except (ValueError, zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, RuntimeError) as e:
+        except (
+            ValueError,
+            zipfile.BadZipFile,
+            zlib.error,  # a damaged compressed member (found by the corruption fuzz test)
+            struct.error,
+            EOFError,
+            OSError,
+            KeyError,
+            IndexError,
+            RuntimeError,
+            NotImplementedError,  # a damaged header naming an unknown compression method
+            MemoryError,  # a damaged .npy header claiming an enormous shape
+            OverflowError,
+        ) as e:
             raise _bad(path, f"truncated or corrupt model file ({type(e).__name__}: {e})") from None
     return header, arrays
 
 
 def _parse_header(path: Any, raw: np.ndarray) -> dict[str, Any]:
-    if raw.dtype != np.uint8 or raw.ndim != 1:
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
         raise _bad(path, f"not a jaxmix model file ({HEADER} is not UTF-8 bytes)")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
@@ -337,6 +352,8 @@ def _parse_header(path: Any, raw: np.ndarray) -> dict[str, Any]:
 
 
 def _checked(path: Any, name: str, arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):  # numpy hands back raw bytes for a member that is not .npy
+        raise _bad(path, f"truncated or corrupt model file: array {name!r} is not an .npy member")
     if arr.dtype.str != spec.get("dtype") or list(arr.shape) != spec.get("shape"):
         raise _bad(
             path,

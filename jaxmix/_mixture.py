@@ -71,6 +71,7 @@ def _sums(params: GMMParams, x: jax.Array, *, chunk_size: int):
 def _prepare(params: Any, x: Any, chunk_size: int | None) -> tuple[GMMParams, jax.Array, int]:
     x = V.check_data(x)
     params = V.check_gmm_params(params, x.shape[1], x.dtype)
+    V.check_magnitude(x, "x", params.means)
     k, d = params.means.shape
     chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(x.shape[0], k, d, params.covariance_type, x.dtype.itemsize)
     return params, x, min(chunk, x.shape[0])

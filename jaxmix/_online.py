@@ -80,8 +80,8 @@ class MiniBatchKMeansState(NamedTuple):
     seed: jax.Array  # () uint32, seed of the counter-based draws of the random reassignment
     n_steps: jax.Array  # () int32, updates done
     since_reassign: jax.Array  # () rows (of positive weight) seen since the last reassignment check
-    ewa_inertia: jax.Array  # () EWA of the per-unit-weight batch inertia; NaN until the second update
-    ewa_inertia_min: jax.Array  # () lowest EWA so far (inf at first)
+    ewa_inertia: jax.Array  # () EWA of the per-unit-weight batch inertia; -1 (unset) until the second update
+    ewa_inertia_min: jax.Array  # () lowest EWA so far (the dtype's largest value at first)
     no_improvement: jax.Array  # () int32, consecutive updates without a new lowest EWA
     center_change: jax.Array  # () squared movement of all centres in the last update
 
@@ -159,8 +159,8 @@ def _mbk_seed(key, x, w, init_centers, *, n_clusters, method, n_init, chunk_size
         seed=_seed_of(key),
         n_steps=jnp.int32(0),
         since_reassign=jnp.zeros((), dt),
-        ewa_inertia=jnp.full((), jnp.nan, dt),
-        ewa_inertia_min=jnp.full((), jnp.inf, dt),
+        ewa_inertia=jnp.full((), -1, dt),  # finite sentinels: a state never holds NaN or inf
+        ewa_inertia_min=jnp.full((), jnp.finfo(dt).max, dt),
         no_improvement=jnp.int32(0),
         center_change=jnp.full((), jnp.inf, dt),
     )
@@ -203,7 +203,8 @@ def _mbk_step(state: MiniBatchKMeansState, x, w, ratio, alpha, chunk_size: int):
     total = jnp.sum(w)
     per_row = st.inertia / jnp.maximum(total, jnp.finfo(dt).tiny)
     track = (state.n_steps > 0) & (total > 0)
-    ewa = jnp.where(jnp.isnan(state.ewa_inertia), per_row, state.ewa_inertia * (1 - alpha) + per_row * alpha)
+    unset = (state.ewa_inertia < 0) | jnp.isnan(state.ewa_inertia)  # NaN: the sentinel of older saved states
+    ewa = jnp.where(unset, per_row, state.ewa_inertia * (1 - alpha) + per_row * alpha)
     ewa = jnp.where(track, ewa, state.ewa_inertia)
     improved = ewa < state.ewa_inertia_min
     ewa_min = jnp.where(track & improved, ewa, state.ewa_inertia_min)
@@ -671,7 +672,8 @@ def _minibatch_kmeans_array(
             done += i_host
             hist.append(h[:i_host])
             pbar.update(i_host)
-            pbar.set_postfix(inertia=f"{float(state.ewa_inertia):.4g}")
+            if float(state.ewa_inertia) >= 0:
+                pbar.set_postfix(inertia=f"{float(state.ewa_inertia):.4g}")
             if bool(stop):
                 stopped = True
                 break

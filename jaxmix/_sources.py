@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxmix._validation import float_dtype
+from jaxmix._validation import check_magnitude, float_dtype
 
 # Default batch: rows that fill about this many bytes in the fit's dtype.
 BATCH_BYTES = 64 * 2**20
@@ -82,6 +82,8 @@ def _checked_rows(x: Any, d: int, dtype: np.dtype, where: str) -> np.ndarray:
     finite = np.isfinite(a)
     if not finite.all():
         raise ValueError(f"{where} contains {a.size - int(finite.sum())} NaN or infinite value(s)")
+    if a.shape[0]:
+        check_magnitude(a, where)
     return a
 
 

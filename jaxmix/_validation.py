@@ -15,8 +15,19 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def _tracing() -> bool:
+    """True inside a `jit`/`grad`/`make_jaxpr` trace, where even concrete arrays give traced results."""
+    try:
+        from jax._src import core as _core
+
+        return not _core.trace_state_clean()
+    except (ImportError, AttributeError):  # a future JAX without it: probe
+        return isinstance(jnp.zeros(()) + 0, jax.core.Tracer)
+
+
 def is_traced(a: Any) -> bool:
-    return isinstance(a, jax.core.Tracer)
+    """True if `a`'s values cannot be inspected: a tracer, or any array while a trace is running."""
+    return isinstance(a, jax.core.Tracer) or _tracing()
 
 
 def float_dtype() -> Any:
@@ -66,8 +77,46 @@ def check_finite(a: jax.Array, name: str) -> None:
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
 
 
+def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None) -> None:
+    """Refuse data whose squared distances would overflow or underflow its float dtype.
+
+    Every fit works with squared distances (and sums of them over rows and
+    features) about a shift near the data, so what matters is the spread:
+    the largest range of one feature (over `x` and the optional `reference`
+    points, e.g. the centres that new data is compared with). float32's
+    limits are reached by a spread of about 1e17 (overflow) or 1e-17
+    (underflow: squared distances of 1e-34 and below lose their digits).
+    """
+    if is_traced(x) or (reference is not None and is_traced(reference)):
+        return
+    xp = np if isinstance(x, np.ndarray) else jnp  # streamed batches are checked on the host
+    lo, hi = xp.min(x, axis=0), xp.max(x, axis=0)
+    if reference is not None:
+        r = xp.asarray(reference, x.dtype).reshape(-1, x.shape[1])
+        lo, hi = xp.minimum(lo, xp.min(r, axis=0)), xp.maximum(hi, xp.max(r, axis=0))
+    with np.errstate(over="ignore"):
+        span = float(xp.max(hi - lo))
+    info = jnp.finfo(x.dtype)
+    n, d = x.shape
+    too_big = float(np.sqrt(float(info.max) / (16.0 * max(n, 1) * d)))
+    too_small = float(np.sqrt(float(info.tiny))) * 1e2
+    where = f"{name}" if reference is None else f"{name} and the model"
+    if not np.isfinite(span) or span > too_big:
+        raise ValueError(
+            f"{where} span {span:.3g} in one feature: squared distances would overflow {x.dtype} "
+            f"(largest {float(info.max):.3g}); divide the data by a common scale (clusters do not change) "
+            "or use float64 (jax.enable_x64)"
+        )
+    if 0 < span < too_small:
+        raise ValueError(
+            f"{where} span only {span:.3g} in every feature: squared distances would underflow {x.dtype} "
+            f"(smallest normal {float(info.tiny):.3g}); multiply the data by a common scale (clusters do not "
+            "change) or use float64 (jax.enable_x64)"
+        )
+
+
 def check_data(x: Any, name: str = "x") -> jax.Array:
-    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1."""
+    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1, of a workable spread."""
     x = as_float_array(x, name, ndim=2)
     n, d = x.shape
     if n < 1:
@@ -75,6 +124,7 @@ def check_data(x: Any, name: str = "x") -> jax.Array:
     if d < 1:
         raise ValueError(f"{name} has 0 features (shape {tuple(x.shape)})")
     check_finite(x, name)
+    check_magnitude(x, name)
     return x
 
 
@@ -351,6 +401,7 @@ def check_batch_data(xs: Any, weights: Any) -> tuple[jax.Array, jax.Array]:
     if b < 1 or n < 1 or d < 1:
         raise ValueError(f"xs must have at least one problem, sample and feature; got shape {tuple(xs.shape)}")
     check_finite(xs, "xs")
+    check_magnitude(xs.reshape(b * n, d), "xs")
     if weights is None:
         return xs, jnp.ones((b, n), xs.dtype)
     w = as_float_array(weights, "weights", ndim=2).astype(xs.dtype)

@@ -47,7 +47,7 @@ def test_soft_kmeans_free_energy_never_increases(shape, seed, log_beta):
 
 
 @given(
-    shape=st.tuples(st.sampled_from([12, 40]), st.sampled_from([1, 2]), st.sampled_from([1, 3])),
+    shape=st.tuples(st.sampled_from([24]), st.sampled_from([1, 2]), st.sampled_from([1, 3])),
     seed=st.integers(0, 2**16),
     ct=st.sampled_from(["full", "tied", "diag", "spherical"]),
 )

@@ -16,11 +16,7 @@ TYPES = ("full", "tied", "diag", "spherical")
 
 @pytest.mark.parametrize(
     ("init", "types", "ks"),
-    [
-        ("kmeans", ("full", "spherical"), (4,)),
-        ("k-means++", ("full", "diag"), (2,)),
-        ("random_from_data", ("tied",), (4,)),
-    ],
+    [("kmeans", ("diag", "spherical"), (4,)), ("k-means++", ("full", "tied"), (2,))],
 )
 def test_masked_k_equals_an_unmasked_fit_with_that_k(init, types, ks):
     with jax.enable_x64(True):
@@ -71,7 +67,7 @@ def test_old_faithful_agrees_with_mclust():
     # mclust (Scrucca et al. 2016, mclust 5; `mclustBIC(faithful)`): the best model is
     # EEE (tied) with 3 components, BIC -2314.386 in mclust's sign; VVV (full) with 2 has
     # -2322.192. Our EM reaches a slightly higher likelihood for EEE,3 than mclust's.
-    s = jaxmix.select(jax.random.key(0), FAITHFUL, range(1, 10), TYPES, n_init=10)
+    s = jaxmix.select(jax.random.key(0), FAITHFUL, range(1, 6), TYPES, n_init=10)
     assert (s.best_k, s.best_covariance_type) == (3, "tied"), s.table()
     i3, i2 = s.n_components.index(3), s.n_components.index(2)
     assert abs(s.bic[i3, TYPES.index("tied")] - 2314.386) < 0.5
@@ -81,7 +77,7 @@ def test_old_faithful_agrees_with_mclust():
     assert np.ravel_multi_index((i2, TYPES.index("full")), s.bic.shape) in order
     text = s.table()
     assert "tied (EEE)" in text and "best: k = 3, tied (EEE), BIC 2314." in text
-    assert len(s.rows()) == 36 and s.rows()[0]["k"] == 1
+    assert len(s.rows()) == 20 and s.rows()[0]["k"] == 1
     assert bool(np.all(s.icl >= s.bic - 1e-6))  # ICL adds an entropy penalty
 
 

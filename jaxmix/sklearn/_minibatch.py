@@ -202,7 +202,7 @@ class MiniBatchKMeans(
             self.labels_, self.inertia_ = self._labels_inertia(X, w)
         else:
             ewa = float(state.ewa_inertia)
-            if not np.isfinite(ewa):
+            if not np.isfinite(ewa) or ewa < 0:  # not set yet (one update so far)
                 ewa = float(history[-1]) if history.size else np.nan
             self.inertia_ = ewa * float(np.sum(w, dtype=np.float64))
         return self
