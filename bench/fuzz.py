@@ -15,15 +15,12 @@ runs a hypothesis sample of the same cases (tests/test_hardening.py).
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import functools
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -32,13 +29,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import jax
-from _hostile import CASES, INTERNAL_MARKERS, leaves_finite
+from _hostile import CASES, classify
 
 import jaxmix
 
 KEY = jax.random.key(0)
 K_VALUES = (1, 2, 6, 7, 0, -1, 2.5, True)
-HANG_SECONDS = 300  # one call (compilation included) taking longer than this counts as a hang
 
 
 def _models() -> tuple[Any, Any, Any]:
@@ -132,41 +128,6 @@ def _save_metadata(x: Any) -> Any:
     with tempfile.TemporaryDirectory() as d:
         jaxmix.save(jaxmix.KMeansResult(*[np.zeros(1, np.float32)] * 7), f"{d}/m.npz", metadata=x)
         return None
-
-
-def classify(fn: Callable[[Any], Any], x: Any) -> tuple[str, str]:
-    """("finite" | "error" | "FAILURE", detail)."""
-    before = np.array(x, copy=True) if isinstance(x, np.ndarray) else None
-    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)  # a hang ends the campaign with a traceback
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = fn(x)
-    except (ValueError, TypeError) as e:
-        msg = str(e)
-        if not msg or any(m in msg for m in INTERNAL_MARKERS):
-            return "FAILURE", f"unclear {type(e).__name__}: {msg[:600]}"
-        status, detail = "error", msg
-    except Exception as e:
-        if isinstance(e, FileNotFoundError) and isinstance(x, str):
-            status, detail = "error", str(e)  # a path that does not exist (streaming sources accept paths)
-        else:
-            return "FAILURE", "".join(traceback.format_exception(e))[-1500:]
-    else:
-        if not leaves_finite(out):
-            return "FAILURE", "NaN or inf in the result"
-        status, detail = "finite", ""
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-    if before is not None:
-        same = (
-            np.array_equal(before, x, equal_nan=True)
-            if before.dtype.kind in "fiub"
-            else np.array_equal(before.astype(object), np.asarray(x).astype(object))
-        )
-        if not same:
-            return "FAILURE", "the input was modified"
-    return status, detail
 
 
 def cli_cases() -> list[tuple[str, list[str], bytes | None]]:

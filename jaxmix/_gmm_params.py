@@ -71,19 +71,9 @@ class GMMParams:
                 f"covariances must have shape {expected} for covariance_type={covariance_type!r} and means of "
                 f"shape {tuple(means.shape)}, got {tuple(covariances.shape)}"
             )
+        V.check_finite(covariances, "covariances")
+        V.check_spd(covariances, covariance_type, "covariances")
         u = precisions_cholesky(covariances, covariance_type)
-        if not (V.is_traced(covariances) or V.is_traced(u)):
-            V.check_finite(covariances, "covariances")
-            if covariance_type in ("full", "tied"):
-                asym = jax.numpy.abs(covariances - jax.numpy.swapaxes(covariances, -1, -2))
-                tol = 1e-5 * jax.numpy.max(jax.numpy.abs(covariances)) + 1e-30
-                if bool(jax.numpy.any(asym > tol)):
-                    raise ValueError("covariances must be symmetric")
-            if not bool(jax.numpy.all(jax.numpy.isfinite(u))):
-                raise ValueError(
-                    "covariances must be positive definite (symmetric, all eigenvalues > 0); "
-                    f"got {'variances <= 0' if covariance_type in ('diag', 'spherical') else 'a matrix that is not'}"
-                )
         return cls(weights, means, covariances, u, covariance_type)
 
     @classmethod

@@ -546,7 +546,7 @@ def _transform(centers, x, *, chunk_size):
 
 
 def _check_predict_args(centers: Any, x: Any, chunk_size: int | None) -> tuple[jax.Array, jax.Array, int]:
-    x = V.check_data(x)
+    x = V.check_data(x, magnitude=False)
     c = V.check_centers(centers, None, x.shape[1], x.dtype, name="centers")
     V.check_magnitude(x, "x", c)
     chunk = V.check_chunk_size(chunk_size) or default_chunk_size(x.shape[0], c.shape[0], x.dtype.itemsize)

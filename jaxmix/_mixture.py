@@ -69,7 +69,7 @@ def _sums(params: GMMParams, x: jax.Array, *, chunk_size: int):
 
 
 def _prepare(params: Any, x: Any, chunk_size: int | None) -> tuple[GMMParams, jax.Array, int]:
-    x = V.check_data(x)
+    x = V.check_data(x, magnitude=False)
     params = V.check_gmm_params(params, x.shape[1], x.dtype)
     V.check_magnitude(x, "x", params.means)
     k, d = params.means.shape

@@ -115,8 +115,11 @@ def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None)
         )
 
 
-def check_data(x: Any, name: str = "x") -> jax.Array:
-    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1, of a workable spread."""
+def check_data(x: Any, name: str = "x", *, magnitude: bool = True) -> jax.Array:
+    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1, of a workable spread.
+
+    `magnitude=False` leaves the spread to the caller (predict paths check x together with the model).
+    """
     x = as_float_array(x, name, ndim=2)
     n, d = x.shape
     if n < 1:
@@ -124,7 +127,8 @@ def check_data(x: Any, name: str = "x") -> jax.Array:
     if d < 1:
         raise ValueError(f"{name} has 0 features (shape {tuple(x.shape)})")
     check_finite(x, name)
-    check_magnitude(x, name)
+    if magnitude:
+        check_magnitude(x, name)
     return x
 
 
@@ -273,16 +277,21 @@ def check_precisions(
             f"{name} for covariance_type={covariance_type!r} must have shape {expected}, got {tuple(p.shape)}"
         )
     check_finite(p, name)
+    check_spd(p, covariance_type, name)
+    return jnp.linalg.inv(p) if covariance_type in ("full", "tied") else 1.0 / p
+
+
+def check_spd(a: jax.Array, covariance_type: str, name: str) -> None:
+    """Covariances or precisions in scikit-learn's layout (any leading axes): symmetric positive definite."""
+    if is_traced(a):
+        return
     if covariance_type in ("full", "tied"):
-        if not is_traced(p):
-            if not bool(jnp.allclose(p, jnp.swapaxes(p, -1, -2), rtol=1e-5, atol=1e-8)):
-                raise ValueError(f"{name} must be symmetric")
-            if not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(p)))):
-                raise ValueError(f"{name} must be positive definite")
-        return jnp.linalg.inv(p)
-    if not is_traced(p) and bool(jnp.any(p <= 0)):
-        raise ValueError(f"{name} must be positive")
-    return 1.0 / p
+        if not bool(jnp.allclose(a, jnp.swapaxes(a, -1, -2), rtol=1e-5, atol=1e-8)):
+            raise ValueError(f"{name} must be symmetric")
+        if not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(a)))):
+            raise ValueError(f"{name} must be positive definite")
+    elif bool(jnp.any(a <= 0)):
+        raise ValueError(f"{name} must be positive (positive definite: every variance > 0)")
 
 
 def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:

@@ -8,12 +8,19 @@ non-contiguous, read-only memory-mapped, lists, pandas frames.
 
 from __future__ import annotations
 
+import atexit
+import faulthandler
 import os
+import shutil
 import tempfile
+import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+HANG_SECONDS = 300  # one call (compilation included) taking longer than this counts as a hang
 
 # Words that only appear in messages from JAX/XLA internals, never in jaxmix's own.
 INTERNAL_MARKERS = (
@@ -37,11 +44,15 @@ def _base(n: int = 6, d: int = 2, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, d))
 
 
+_FOLDER: list[str] = []
+
+
 def _memmap() -> np.ndarray:
-    folder = tempfile.mkdtemp(prefix="jaxmix-hostile-")
-    path = os.path.join(folder, "x.npy")
-    np.save(path, _base().astype(np.float32))
-    return np.load(path, mmap_mode="r")
+    if not _FOLDER:  # one file per process, removed at exit
+        _FOLDER.append(tempfile.mkdtemp(prefix="jaxmix-hostile-"))
+        atexit.register(shutil.rmtree, _FOLDER[0], True)
+        np.save(os.path.join(_FOLDER[0], "x.npy"), _base().astype(np.float32))
+    return np.load(os.path.join(_FOLDER[0], "x.npy"), mmap_mode="r")
 
 
 def _with(value: float) -> np.ndarray:
@@ -57,6 +68,12 @@ def _frame(mixed: bool = False) -> Any:
     if mixed:
         return pd.DataFrame({"a": x[:, 0], "b": ["u"] * len(x)})
     return pd.DataFrame(x, columns=["a", "b"])
+
+
+def _read_only() -> np.ndarray:
+    x = _base()
+    x.setflags(write=False)
+    return x
 
 
 CASES: dict[str, Callable[[], Any]] = {
@@ -92,19 +109,13 @@ CASES: dict[str, Callable[[], Any]] = {
     "fortran order": lambda: np.asfortranarray(_base()),
     "non-contiguous": lambda: _base(12, 4)[::2, ::2],
     "negative strides": lambda: _base()[::-1, ::-1],
-    "read-only": lambda: _read_only(),
+    "read-only": _read_only,
     "read-only memmap": _memmap,
     "DataFrame": _frame,
     "DataFrame with text": lambda: _frame(mixed=True),
     "None": lambda: None,
     "a string": lambda: "abc",
 }
-
-
-def _read_only() -> np.ndarray:
-    x = _base()
-    x.setflags(write=False)
-    return x
 
 
 def leaves_finite(obj: Any) -> bool:
@@ -121,3 +132,44 @@ def leaves_finite(obj: Any) -> bool:
         if a.dtype.kind in "fc" and a.size and not np.all(np.isfinite(a)):
             return False
     return True
+
+
+def classify(fn: Callable[[Any], Any], x: Any) -> tuple[str, str]:
+    """Run fn(x) and say how it ended: ("finite" | "error" | "FAILURE", detail).
+
+    "finite": every float in the result is finite and `x` is unchanged; "error": a
+    ValueError/TypeError in jaxmix's words (or FileNotFoundError for a path that
+    does not exist); anything else, an unchanged-input violation, or a call running
+    past HANG_SECONDS (the process then exits with a traceback) is a failure.
+    """
+    before = np.array(x, copy=True) if isinstance(x, np.ndarray) else None
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)  # a hang ends the campaign with a traceback
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = fn(x)
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        if not msg or any(m in msg for m in INTERNAL_MARKERS):
+            return "FAILURE", f"unclear {type(e).__name__}: {msg[:600]}"
+        status, detail = "error", msg
+    except Exception as e:
+        if isinstance(e, FileNotFoundError) and isinstance(x, str):
+            status, detail = "error", str(e)  # a path that does not exist (streaming sources accept paths)
+        else:
+            return "FAILURE", "".join(traceback.format_exception(e))[-1500:]
+    else:
+        if not leaves_finite(out):
+            return "FAILURE", "NaN or inf in the result"
+        status, detail = "finite", ""
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    if before is not None:
+        same = (
+            np.array_equal(before, x, equal_nan=True)
+            if before.dtype.kind in "fiub"
+            else np.array_equal(before.astype(object), np.asarray(x).astype(object))
+        )
+        if not same:
+            return "FAILURE", "the input was modified"
+    return status, detail

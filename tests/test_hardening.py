@@ -17,13 +17,12 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _hostile import CASES, INTERNAL_MARKERS, leaves_finite
+from _hostile import CASES, INTERNAL_MARKERS, classify, leaves_finite
 from conftest import make_blobs
 from hypothesis import given
 from hypothesis import strategies as st
@@ -37,30 +36,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # --- fuzz --------------------------------------------------------------------------------
 
 
-def _same(a, b):
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        if a.dtype.kind in "fiub" and b.dtype.kind in "fiub":
-            return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
-        return a.shape == b.shape and all(u is v or u == v for u, v in zip(a.ravel(), b.ravel(), strict=True))
-    return True
-
-
 def _call(fn, x):
-    """Run fn(x): a finite result or a clear ValueError/TypeError, and x unchanged."""
-    before = np.array(x, copy=True) if isinstance(x, np.ndarray) else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = fn(x)
-    except (ValueError, TypeError) as e:
-        msg = str(e)
-        assert msg, f"{type(e).__name__} without a message"
-        assert not any(m in msg for m in INTERNAL_MARKERS), f"internal message shown to the user: {msg[:500]}"
-        out = None
-    if out is not None:
-        assert leaves_finite(out), "a result holds NaN or inf"
-    if before is not None:
-        assert _same(before, x), "the input was modified"
+    """Run fn(x): a finite result or a clear ValueError/TypeError, and x unchanged (tests/_hostile.py)."""
+    status, detail = classify(fn, x)
+    assert status != "FAILURE", detail
 
 
 K_VALUES = st.sampled_from([1, 2, 3, 6, 7, 0, -1, 2.5, True, np.int64(2)])
@@ -338,43 +317,6 @@ def test_corrupted_model_files_are_refused_or_read_back_exactly(tmp_path):
         assert _bits(back) == _bits(good), f"trial {trial}: a damaged file loaded as a different model"
         exact += 1
     assert refused >= 50 and refused + exact == 60
-
-
-@pytest.mark.parametrize("kill_after", [1, 3])
-def test_streaming_fit_killed_at_several_points_resumes_to_the_same_result(tmp_path, kill_after):
-    import _stream_worker as worker
-
-    ckpt = tmp_path / "fit.ckpt"
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "_stream_worker.py"), str(ckpt), "0.05"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 180.0
-        passes = 0
-        while passes < kill_after:
-            assert proc.poll() is None, f"the worker ended early: {proc.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() < deadline, "the worker wrote no checkpoint in time"
-            time.sleep(0.02)
-            if ckpt.exists():
-                try:
-                    with np.load(ckpt, allow_pickle=False) as z:
-                        passes = int(z["st.passes"])
-                except (OSError, ValueError, KeyError):
-                    continue
-        time.sleep(0.03 * kill_after)  # land inside a pass, not on a checkpoint boundary
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-    resumed = worker.fit(ckpt)
-    for u, v in zip(jax.tree.leaves(resumed), jax.tree.leaves(worker.fit(None)), strict=True):
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
 # --- no global state, no network, no stray files -----------------------------------------

@@ -328,17 +328,19 @@ def test_checkpoint_of_another_fit_is_refused(tmp_path):
         js.kmeans(KEY, X, K, init=INIT, checkpoint=tmp_path / "junk")
 
 
-def test_resume_after_sigkill(tmp_path):
+@pytest.mark.parametrize("kill_after", [1, 2, 3])
+def test_resume_after_sigkill(tmp_path, kill_after):
+    """SIGKILL after `kill_after` passes plus an offset into the next pass; resume is bit-identical."""
     ckpt = tmp_path / "fit.ckpt"
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "_stream_worker.py"), str(ckpt), "0.1"],
+        [sys.executable, os.path.join(HERE, "_stream_worker.py"), str(ckpt), "0.05"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 180.0
         passes = 0
-        while passes < 2:  # wait until the worker is inside the Lloyd passes
+        while passes < kill_after:
             assert proc.poll() is None, f"the worker ended early: {proc.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "the worker wrote no checkpoint in time"
             time.sleep(0.05)
@@ -348,6 +350,7 @@ def test_resume_after_sigkill(tmp_path):
                         passes = int(z["st.passes"])
                 except (OSError, ValueError, KeyError):
                     continue
+        time.sleep(0.03 * kill_after)  # land inside a pass, not on a checkpoint boundary
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
