@@ -3,6 +3,7 @@
     python3 dev.py bench                 # all workloads, full size (under 20 minutes on 2 cores)
     python3 dev.py bench --quick         # smaller data (under 3 minutes)
     python3 dev.py bench --only W1 W4    # some workloads (W7, W8: scaling, bench/scale.py)
+    python3 dev.py bench --only T1 T2    # time to first result in fresh processes (bench/cold.py)
 
 Every workload runs jaxmix and each installed peer (scikit-learn, FAISS,
 gmmx; a missing one is reported as skipped) on the same data, from the same
@@ -31,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import cold  # noqa: E402
 import jax  # noqa: E402
 import scale  # noqa: E402
 from harness import chart, device_name, flag_objectives, run_interleaved, table, update_readme, versions  # noqa: E402
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
-    unknown = set(args.only or ()) - set(WORKLOADS) - scale.WORKLOADS
+    unknown = set(args.only or ()) - set(WORKLOADS) - scale.WORKLOADS - set(cold.TASKS)
     if unknown:
         p.error(f"unknown workloads {sorted(unknown)}; choose from {[*WORKLOADS, *sorted(scale.WORKLOADS)]}")
 
@@ -77,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         # Separate processes: a device count and a peak memory of their own.
         scale_md = scale.run(args.quick, wanted_scale, min(args.repeats, SLOW_ROUNDS))
         md = f"{md}\n\nScaling (each in its own process, bench/scale.py):\n\n{scale_md}" if md else scale_md
+    wanted_cold = [t for t in cold.TASKS if not args.only or t in args.only]
+    if wanted_cold:
+        # Whole processes: cold (empty program cache) and a second run, against the peers.
+        cold_md, _ = cold.run(wanted_cold, rounds=1 if args.quick else 3)
+        md = f"{md}\n\nTime to first result (fresh processes, bench/cold.py):\n\n{cold_md}" if md else cold_md
     print(md)
     if args.no_save:
         return 0

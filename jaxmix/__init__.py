@@ -6,10 +6,10 @@ rows so memory stays bounded. The same code runs on CPU, GPU and TPU, and
 inside a user's own `jax.jit`, `jax.vmap` and float64 programs.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from jaxmix import datasets as datasets
 from jaxmix import distributed as distributed
-from jaxmix import gradient as gradient
-from jaxmix import stream as stream
 from jaxmix._batch import kmeans_batch as kmeans_batch
 from jaxmix._batch_mixtures import gmm_batch as gmm_batch
 from jaxmix._batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
@@ -17,12 +17,12 @@ from jaxmix._gmm import GMMResult as GMMResult
 from jaxmix._gmm import gmm as gmm
 from jaxmix._gmm_params import GMMParams as GMMParams
 from jaxmix._gmm_params import GMMPrior as GMMPrior
-from jaxmix._gradient import GradientFitResult as GradientFitResult
-from jaxmix._gradient import fit_gradient as fit_gradient
 from jaxmix._implicit import gmm_fixed_point as gmm_fixed_point
 from jaxmix._implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
 from jaxmix._io import load as load
 from jaxmix._io import save as save
+from jaxmix._jit import cache_programs as cache_programs
+from jaxmix._jit import default_cache_dir as default_cache_dir
 from jaxmix._kmeans import KMeansResult as KMeansResult
 from jaxmix._kmeans import kmeans as kmeans
 from jaxmix._kmeans import kmeans_predict as kmeans_predict
@@ -48,6 +48,34 @@ from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict
 
 __version__ = "0.1.0"
 
+# Imported on first use: optax (fits by gradient) and the streaming machinery
+# cost a few tenths of a second of every process that does not need them.
+_LAZY = {
+    "gradient": ("jaxmix.gradient", None),
+    "stream": ("jaxmix.stream", None),
+    "fit_gradient": ("jaxmix._gradient", "fit_gradient"),
+    "GradientFitResult": ("jaxmix._gradient", "GradientFitResult"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        value = value if attr is None else getattr(value, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jaxmix' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from jaxmix import gradient as gradient
+    from jaxmix import stream as stream
+    from jaxmix._gradient import GradientFitResult as GradientFitResult
+    from jaxmix._gradient import fit_gradient as fit_gradient
+
 __all__ = [
     "GMMParams",
     "GMMPrior",
@@ -58,7 +86,9 @@ __all__ = [
     "SoftKMeansResult",
     "aic",
     "bic",
+    "cache_programs",
     "datasets",
+    "default_cache_dir",
     "distributed",
     "entropy",
     "fit_gradient",

@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size
@@ -33,9 +34,10 @@ def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[ja
     V.check_key(key)
     xs, w = V.check_batch_data(xs, weights)
     k = V.check_positive_int(k, name)
+    hw = V.host(w)
     if not V.is_traced(w):
-        rows = jnp.sum(w > 0, axis=1)
-        short = [int(i) for i in jnp.flatnonzero(rows < k)]
+        rows = np.sum(hw > 0, axis=1) if hw is not None else jnp.sum(w > 0, axis=1)
+        short = [int(i) for i in np.flatnonzero(np.asarray(rows) < k)]
         if short:
             raise ValueError(
                 f"{name}={k} needs at least {k} rows of positive weight in every problem; "
@@ -68,8 +70,9 @@ def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, d
             raise ValueError(f"weights_init has {w0.shape[1]} entries per problem but n_components={k}")
         V.check_finite(w0, "weights_init")
         if not V.is_traced(w0):
-            worst = float(jnp.max(jnp.abs(jnp.sum(w0, axis=1) - 1.0)))
-            if bool(jnp.any(w0 < 0)) or worst > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
+            h0 = np.asarray(w0)
+            worst = float(np.max(np.abs(np.sum(h0, axis=1) - 1.0)))
+            if bool(np.any(h0 < 0)) or worst > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
                 raise ValueError("weights_init must be >= 0 and sum to 1 in every problem")
     m0 = batched("means_init", means_init, 3)
     if m0 is not None:

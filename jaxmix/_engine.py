@@ -44,8 +44,13 @@ def iterate(
     dtype: Any,
     progress: bool = False,
     minimize: bool = True,
+    limit: jax.Array | None = None,
 ) -> tuple[Any, LoopInfo]:
     """Run `step` until it reports convergence or `max_iter` steps are done.
+
+    `max_iter` (static) is the length of the history; `limit` (traced, at
+    most `max_iter`), when given, is the iteration bound, so that one
+    program serves every `max_iter` up to its history length.
 
     Under `vmap` (restarts, batches of problems) the loop runs until the
     slowest member stops; finished members are frozen, so `max_iter` bounds
@@ -65,8 +70,10 @@ def iterate(
         converged=jnp.bool_(False),
     )
 
+    bound = max_iter if limit is None else jnp.minimum(jnp.asarray(limit, jnp.int32), max_iter)
+
     def cond(s: LoopState) -> jax.Array:
-        return (s.n_iter < max_iter) & ~s.converged
+        return (s.n_iter < bound) & ~s.converged
 
     def body(s: LoopState) -> LoopState:
         params, objective, converged = step(s.params, s.objective)

@@ -16,11 +16,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from jaxmix import _buckets as B
 from jaxmix import _collective as coll
 from jaxmix import _covariance as C
+from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows, scan_rows, top_rows
@@ -348,6 +351,7 @@ def _fit_single(
     reinit,
     progress=False,
     active=None,
+    limit=None,
 ):
     if active is not None and (reinit or any(o is not None for o in overrides)):
         raise ValueError("a masked fit takes no reinit_collapsed and no initial parameters")
@@ -376,7 +380,7 @@ def _fit_single(
         objective = stats.loglik / total
         return new, objective, (jnp.abs(objective - prev) < tol) & ~reseeded
 
-    return iterate(step, params, max_iter, x.dtype, progress=progress, minimize=False)
+    return iterate(step, params, max_iter, x.dtype, progress=progress, minimize=False, limit=limit)
 
 
 def _final(x, weights, shift, params: GMMParams, chunk_size: int):
@@ -411,6 +415,9 @@ def _gmm(
     reg_covar,
     prior,
     overrides,
+    n_active=None,
+    limit=None,
+    n_valid=None,
     *,
     covariance_type,
     n_components,
@@ -422,6 +429,7 @@ def _gmm(
     progress=False,
     restart_group=None,
 ):
+    """The GMM program; a bucketed fit passes `n_active`, `limit` and `n_valid` as in `_kmeans`."""
     ctype, k = covariance_type, n_components
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
@@ -434,6 +442,8 @@ def _gmm(
         chunk_size=chunk_size,
         reinit=reinit_collapsed,
         progress=progress,
+        active=None if n_active is None else jnp.arange(k) < n_active,
+        limit=limit,
     )
 
     def best_of(keys, valid):
@@ -449,7 +459,8 @@ def _gmm(
     if n_init == 1:
         params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
     elif restart_group is None or restart_group >= n_init:
-        params, info, _ = best_of(jax.random.split(key, n_init), jnp.ones((n_init,), bool))
+        valid = jnp.ones((n_init,), bool) if n_valid is None else jnp.arange(n_init) < n_valid
+        params, info, _ = best_of(jax.random.split(key, n_init), valid)
     else:
         # Many restarts: vmapped groups run one after the other (lax.map), so
         # memory follows the group, not n_init; the winner is the same.
@@ -457,7 +468,7 @@ def _gmm(
         padded = n_groups * restart_group
         keys = jax.random.split(key, n_init)
         keys = jnp.concatenate([keys, keys[: padded - n_init]]) if padded > n_init else keys
-        valid = jnp.arange(padded) < n_init
+        valid = jnp.arange(padded) < (n_init if n_valid is None else n_valid)
         params, info, ll = lax.map(
             lambda g: best_of(*g),
             (keys.reshape((n_groups, restart_group)), valid.reshape((n_groups, restart_group))),
@@ -471,6 +482,41 @@ def _gmm(
     leaves = jax.tree_util.tree_leaves(out)
     nonfinite = ~(jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in leaves])) & jnp.isfinite(ll))
     return GMMResult(out, labels, ll, info.n_iter, info.converged, info.history, nonfinite, collapsed)
+
+
+def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: int | None, progress: bool) -> GMMResult:
+    """A small fit in the program of its size bucket (see `_buckets`), trimmed back to its sizes."""
+    key, x, w, tol, reg_covar, prior, overrides = args
+    ctype = static["covariance_type"]
+    d = x.shape[1]
+    group = restart_group_size(p.rows, p.k_program, d, ctype, x.dtype.itemsize, p.n_init_program)
+    xp, wp = B.pad_rows(x, w, p.rows)
+    static = dict(
+        static,
+        n_components=p.k_program,
+        n_init=p.n_init_program,
+        max_iter=p.history,
+        chunk_size=min(chunk or gmm_chunk_size(p.rows, p.k_program, d, ctype, x.dtype.itemsize, group), p.rows),
+        restart_group=None if group >= p.n_init_program else group,
+    )
+    counts = (np.int32(p.k), np.int32(p.max_iter), np.int32(p.n_init))
+    fit = functools.partial(_gmm.small, key, xp, wp, tol, reg_covar, prior, overrides, *counts, **static)
+    r = _progress.run("gmm", fit, progress)
+    k = p.k
+    prm = r.params
+    params = GMMParams(
+        B.take_first(prm.weights, k),
+        B.take_first(prm.means, k),
+        prm.covariances if ctype == "tied" else B.take_first(prm.covariances, k),
+        prm.precisions_cholesky if ctype == "tied" else B.take_first(prm.precisions_cholesky, k),
+        ctype,
+    )
+    return r._replace(
+        params=params,
+        labels=B.take_first(r.labels, p.n),
+        history=B.take_first(r.history, p.max_iter),
+        collapsed=B.take_first(r.collapsed, k),
+    )
 
 
 def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_init: int) -> int:
@@ -620,7 +666,12 @@ def gmm(
         progress=bool(progress),
         restart_group=None if group >= n_init else group,
     )
-    args = (key, x, w, jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype), prior, overrides)
+    args = (key, x, w, V.scalar(tol, x.dtype), V.scalar(reg_covar, x.dtype), prior, overrides)
+    maskable = prior is None and not reinit_collapsed and init != "random" and all(o is None for o in overrides)
+    exact = not maskable or V.is_traced(x) or S.row_axes_of(x) is not None
+    p = None if exact else B.plan(n, k, d, n_init, max_iter)
+    if p is not None:
+        return _bucketed(p, args, static, a.chunk_size, progress)
     return S.call_fit(
         "gmm",
         _gmm,

@@ -18,10 +18,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmix import _bounds as bounds
+from jaxmix import _buckets as B
 from jaxmix import _collective as coll
+from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
@@ -289,7 +292,7 @@ def _fit_single(
     )
 
 
-def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, progress=False, active=None):
+def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, progress=False, active=None, limit=None):
     """Lloyd iterations from centres `c0` (shifted coordinates).
 
     Returns `(state, LoopInfo)` where `state[0]` are the final centres and
@@ -348,14 +351,14 @@ def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, p
         # then only adds the changes, which are small, in `delta`.
         b0, base = bounds.assign(x, weights, shift, c0, bounds.unknown_bounds(x.shape[0], x.dtype), chunk_size)
         state0 = (c0, b0, base, bounds.Changes.zero(k, d, x.dtype), no_stats)
-    return iterate(step, state0, max_iter, x.dtype, progress=progress)
+    return iterate(step, state0, max_iter, x.dtype, progress=progress, limit=limit)
 
 
-def _final_assignment(x, weights, shift, state, chunk_size):
+def _final_assignment(x, weights, shift, state, chunk_size, active=None):
     """Labels for the final centres and each row's exact squared distance."""
     centers, b = state[:2]
     if b is None:
-        labels, _ = assign(x, shift, centers, chunk_size, exact=False)
+        labels, _ = assign(x, shift, centers, chunk_size, exact=False, active=active)
     else:
         labels = bounds.assign(x, weights, shift, centers, b, chunk_size)[0].labels
     # A separate pass for the exact distances: fused into the assignment's
@@ -376,25 +379,53 @@ SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
 
 @fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm", "progress"))
 def _kmeans(
-    key, x, weights, init_centers, tol, *, n_clusters, init, n_init, max_iter, chunk_size, algorithm, progress=False
+    key,
+    x,
+    weights,
+    init_centers,
+    tol,
+    n_active=None,
+    limit=None,
+    n_valid=None,
+    *,
+    n_clusters,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+    algorithm,
+    progress=False,
 ):
+    """The k-means program. A bucketed fit (`_buckets`) passes the traced `n_active` (clusters that
+    exist, the first ones), `limit` (iteration bound <= max_iter) and `n_valid` (restarts that count)."""
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
-    lloyd = functools.partial(_lloyd, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm, progress=progress)
+    active = None if n_active is None else jnp.arange(n_clusters) < n_active
+    lloyd = functools.partial(
+        _lloyd,
+        max_iter=max_iter,
+        chunk_size=chunk_size,
+        algorithm=algorithm,
+        progress=progress,
+        active=active,
+        limit=limit,
+    )
 
     def fit(c0):
         state, info = lloyd(c0, x, weights, shift, tol_abs)
-        labels, dist = _final_assignment(x, weights, shift, state, chunk_size)
+        labels, dist = _final_assignment(x, weights, shift, state, chunk_size, active)
         return state[0], info, labels, dist
 
+    def seed(kk, given):
+        return initial_centers(kk, x, shift, weights, given, init, n_clusters, chunk_size, n_active)
+
     if n_init == 1:
-        c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
-        centers, info, labels, dist = fit(c0)
+        centers, info, labels, dist = fit(seed(key, init_centers))
     else:
         keys = jax.random.split(key, n_init)
         # Seeding is vmapped either way: k-means++ then scores every
         # restart's candidates in one GEMM pass over the data.
-        c0s = jax.vmap(lambda kk: initial_centers(kk, x, shift, weights, None, init, n_clusters, chunk_size))(keys)
+        c0s = jax.vmap(lambda kk: seed(kk, None))(keys)
         if x.shape[0] * n_clusters >= SEQUENTIAL_RESTARTS_MIN_SIZE:
             n, dt = x.shape[0], x.dtype
             info0 = LoopInfo(jnp.int32(0), jnp.bool_(False), jnp.zeros((max_iter,), dt))
@@ -402,7 +433,10 @@ def _kmeans(
             centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty)
         else:
             outs = jax.vmap(fit)(c0s)
-            (centers, info, labels, dist), _ = select_best(outs, coll.allsum(jnp.sum(weights[None] * outs[3], axis=1)))
+            score = coll.allsum(jnp.sum(weights[None] * outs[3], axis=1))
+            if n_valid is not None:  # padding restarts never win
+                score = jnp.where(jnp.arange(n_init) < n_valid, score, jnp.inf)
+            (centers, info, labels, dist), _ = select_best(outs, score)
     inertia = coll.allsum(jnp.sum(weights * dist))
     nonfinite = ~(jnp.all(jnp.isfinite(centers)) & jnp.isfinite(inertia))
     return KMeansResult(centers + shift, labels, inertia, info.n_iter, info.converged, info.history, nonfinite)
@@ -504,35 +538,63 @@ def kmeans(
         if algorithm == "hamerly":
             raise ValueError("a fit on row-sharded x runs the dense Lloyd iteration: use algorithm='lloyd' or 'auto'")
         algorithm = "lloyd"
+    algorithm = choose_algorithm(algorithm, n, k, a.max_iter)
+    tol_arr = V.scalar(tol, x.dtype)
+    exact = algorithm != "lloyd" or V.is_traced(x) or S.row_axes_of(x) is not None
+    p = None if exact else B.plan(n, k, d, n_init, a.max_iter)
+    if p is None:
+        static = dict(
+            n_clusters=k,
+            init=method,
+            n_init=n_init,
+            max_iter=a.max_iter,
+            chunk_size=chunk,
+            algorithm=algorithm,
+            progress=bool(progress),
+        )
+        return S.call_fit(
+            "kmeans",
+            _kmeans,
+            (key, x, a.weights, init_centers, tol_arr),
+            static,
+            row_args=(False, True, True, False, False),
+            out_rows=S.row_fields(KMeansResult, "labels"),
+            progress=progress,
+            weights_given=weights is not None,
+        )
+    # A small fit: one program per size bucket (see _buckets).
+    xp, wp = B.pad_rows(x, a.weights, p.rows)
+    given = None if init_centers is None else B.pad_first(init_centers, p.k_program)
     static = dict(
-        n_clusters=k,
+        n_clusters=p.k_program,
         init=method,
-        n_init=n_init,
-        max_iter=a.max_iter,
-        chunk_size=chunk,
-        algorithm=choose_algorithm(algorithm, n, k, a.max_iter),
+        n_init=p.n_init_program,
+        max_iter=p.history,
+        chunk_size=min(
+            a.chunk_size or default_chunk_size(p.rows, p.k_program, x.dtype.itemsize, p.n_init_program), p.rows
+        ),
+        algorithm="lloyd",
         progress=bool(progress),
     )
-    return S.call_fit(
-        "kmeans",
-        _kmeans,
-        (key, x, a.weights, init_centers, jnp.asarray(tol, x.dtype)),
-        static,
-        row_args=(False, True, True, False, False),
-        out_rows=S.row_fields(KMeansResult, "labels"),
-        progress=progress,
-        weights_given=weights is not None,
+    counts = (np.int32(k), np.int32(a.max_iter), np.int32(n_init))
+    r = _progress.run(
+        "kmeans", functools.partial(_kmeans.small, key, xp, wp, given, tol_arr, *counts, **static), progress
+    )
+    return r._replace(
+        centers=B.take_first(r.centers, k),
+        labels=B.take_first(r.labels, n),
+        history=B.take_first(r.history, a.max_iter),
     )
 
 
-@functools.partial(jax.jit, static_argnames=("chunk_size",))
+@fit_jit(static_argnames=("chunk_size",))
 def _predict(centers, x, *, chunk_size):
     shift = jnp.mean(centers, axis=0)
     labels, _ = assign(x, shift, centers - shift, chunk_size, exact=False)
     return labels
 
 
-@functools.partial(jax.jit, static_argnames=("chunk_size",))
+@fit_jit(static_argnames=("chunk_size",))
 def _transform(centers, x, *, chunk_size):
     shift = jnp.mean(centers, axis=0)
     c = centers - shift
@@ -570,7 +632,8 @@ def kmeans_predict(centers: Any, x: Any, *, chunk_size: int | None = None) -> ja
       Array([0, 1], dtype=int32)
     """
     c, x, chunk = _check_predict_args(centers, x, chunk_size)
-    return _predict(c, x, chunk_size=chunk)
+    xp, n = B.pad_rows_for_toolbox(x)
+    return B.take_first(_predict(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
 
 
 def transform(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Array:
@@ -584,4 +647,10 @@ def transform(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Arr
       Array([[5.]], dtype=float32)
     """
     c, x, chunk = _check_predict_args(centers, x, chunk_size)
-    return _transform(c, x, chunk_size=chunk)
+    xp, n = B.pad_rows_for_toolbox(x)
+    return B.take_first(_transform(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+
+
+def _padded_chunk(chunk: int, n: int, xp: Any) -> int:
+    """The chunk for padded rows: all of them when the unpadded data were one chunk."""
+    return xp.shape[0] if chunk >= n else chunk

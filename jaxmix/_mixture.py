@@ -10,18 +10,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix import _buckets as B
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._distances import log_probabilities
 from jaxmix._gmm import gmm_chunk_size, weighted_log_prob
 from jaxmix._gmm_params import GMMParams
+from jaxmix._jit import fit_jit
 
 
 def _centred(params: GMMParams) -> tuple[GMMParams, jax.Array]:
@@ -31,7 +34,7 @@ def _centred(params: GMMParams) -> tuple[GMMParams, jax.Array]:
     return dataclasses.replace(params, means=params.means - s), s
 
 
-@functools.partial(jax.jit, static_argnames=("what", "chunk_size"))
+@fit_jit(static_argnames=("what", "chunk_size"))
 def _per_row(params: GMMParams, x: jax.Array, *, what: str, chunk_size: int):
     """Per-row results, chunk by chunk; only "proba" builds an (n, k) array."""
     p, s = _centred(params)
@@ -47,34 +50,98 @@ def _per_row(params: GMMParams, x: jax.Array, *, what: str, chunk_size: int):
     return map_rows(rows, x, chunk_size)
 
 
-@functools.partial(jax.jit, static_argnames=("chunk_size",))
-def _sums(params: GMMParams, x: jax.Array, *, chunk_size: int):
-    """Total log-likelihood, soft entropy and hard-classification term, in one pass."""
+@fit_jit(static_argnames=("chunk_size",))
+def _sums(params: GMMParams, x: jax.Array, w: jax.Array, *, chunk_size: int):
+    """Total log-likelihood, soft entropy and hard-classification term (rows weighted by w), in one pass."""
     p, s = _centred(params)
     dt = x.dtype
 
-    def fold(acc, xc, valid):
+    def fold(acc, chunk, valid):
+        xc, wc = chunk
         lp = weighted_log_prob(xc - s, p)
         lse = logsumexp(lp, axis=1)
         log_r = lp - lse[:, None]
         r = jnp.exp(log_r)
         ent = -jnp.sum(jnp.where(r > 0, r * log_r, 0.0), axis=1)
         hard = jnp.max(log_r, axis=1)
-        v = valid.astype(dt)
+        v = jnp.where(valid, wc, 0.0)
         return (acc[0] + jnp.sum(v * lse), acc[1] + jnp.sum(v * ent), acc[2] + jnp.sum(v * hard)), None
 
     zero = jnp.zeros((), dt)
-    out, _ = scan_rows(fold, (zero, zero, zero), x, chunk_size)
+    out, _ = scan_rows(fold, (zero, zero, zero), (x, w), chunk_size)
     return out
 
 
-def _prepare(params: Any, x: Any, chunk_size: int | None) -> tuple[GMMParams, jax.Array, int]:
+class _Prepared(NamedTuple):
+    """Checked toolbox arguments, padded to their size bucket when small (see `_buckets`)."""
+
+    params: GMMParams  # k padded to a bucket with weight-0 components
+    x: Any  # rows padded with copies of the first row
+    w: Any  # (rows,) 1 for real rows, 0 for padding
+    chunk: int
+    n: int  # real rows
+    k: int  # real components
+    original: GMMParams  # the checked, unpadded parameters
+
+
+def _prepare(params: Any, x: Any, chunk_size: int | None) -> _Prepared:
     x = V.check_data(x, magnitude=False)
     params = V.check_gmm_params(params, x.shape[1], x.dtype)
     V.check_magnitude(x, "x", params.means)
-    k, d = params.means.shape
-    chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(x.shape[0], k, d, params.covariance_type, x.dtype.itemsize)
-    return params, x, min(chunk, x.shape[0])
+    n, (k, d) = x.shape[0], params.means.shape
+    small = B.toolbox_small(x)
+    xp, _ = B.pad_rows_for_toolbox(x)
+    chunk = V.check_chunk_size(chunk_size) or gmm_chunk_size(n, k, d, params.covariance_type, x.dtype.itemsize)
+    chunk = xp.shape[0] if chunk >= n else chunk  # padded rows stay one chunk when the data were
+    if small:
+        w: Any = np.concatenate([np.ones(n, x.dtype), np.zeros(xp.shape[0] - n, x.dtype)])
+    else:
+        w = jnp.ones((n,), x.dtype)
+    return _Prepared(_pad_components(params) if small else params, xp, w, min(chunk, xp.shape[0]), n, k, params)
+
+
+def _pad_components(params: GMMParams) -> GMMParams:
+    """Components padded to `pow2(k, 8)` with weight 0 (they never take a sample), on the host."""
+    k = params.means.shape[0]
+    kp = B.pow2(k, B.MIN_K)
+    if kp == k or V.host(params.means) is None:
+        return params
+    ct = params.covariance_type
+    means = np.asarray(params.means)
+    d = means.shape[1]
+    # Copies of the first mean keep the toolbox's centring (the mean of the means) near the data.
+    pad_means: Any = np.concatenate([means, np.broadcast_to(means[:1], (kp - k, d))])
+    eye = {"full": np.eye(d), "diag": np.ones(d), "spherical": np.ones(())}
+
+    def pad_cov(a: Any) -> Any:
+        if ct == "tied":
+            return a
+        a = np.asarray(a)
+        return np.concatenate([a, np.broadcast_to(eye[ct].astype(a.dtype), (kp - k, *a.shape[1:]))])
+
+    weights: Any = B.pad_first(params.weights, kp)
+    return GMMParams(
+        weights,
+        pad_means,
+        pad_cov(params.covariances),
+        pad_cov(params.precisions_cholesky),
+        ct,
+    )
+
+
+def _rows(params: Any, x: Any, what: str, chunk_size: int | None) -> jax.Array:
+    """`_per_row` in the program of the size bucket, cut back to n rows (and k columns)."""
+    p = _prepare(params, x, chunk_size)
+    out = B.take_first(_per_row(p.params, p.x, what=what, chunk_size=p.chunk), p.n)
+    if what == "proba" and p.params.means.shape[0] != p.k:
+        return jax.device_put(np.asarray(out)[:, : p.k])
+    return out
+
+
+def _totals(params: Any, x: Any, chunk_size: int | None) -> tuple[_Prepared, Any]:
+    """(prepared arguments, (log-likelihood, entropy, hard term) summed over the real rows)."""
+    p = _prepare(params, x, chunk_size)
+    return p, _sums(p.params, p.x, p.w, chunk_size=p.chunk)
 
 
 def log_prob(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
@@ -87,26 +154,23 @@ def log_prob(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax
       >>> jaxmix.log_prob(g.params, x[:3]).shape
       (3,)
     """
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return _per_row(params, x, what="log_prob", chunk_size=chunk)
+    return _rows(params, x, "log_prob", chunk_size)
 
 
 def predict_proba(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Responsibilities `p(component k | x_i)`, (n_samples, k); rows sum to 1."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return _per_row(params, x, what="proba", chunk_size=chunk)
+    return _rows(params, x, "proba", chunk_size)
 
 
 def predict(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Most responsible component of each sample, (n_samples,) int32."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return _per_row(params, x, what="predict", chunk_size=chunk)
+    return _rows(params, x, "predict", chunk_size)
 
 
 def score(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Mean log-likelihood per sample (scikit-learn's `score`)."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return _sums(params, x, chunk_size=chunk)[0] / x.shape[0]
+    p, sums = _totals(params, x, chunk_size)
+    return sums[0] / p.n
 
 
 def n_parameters(params: GMMParams) -> int:
@@ -124,21 +188,19 @@ def n_parameters(params: GMMParams) -> int:
 
 def bic(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Bayesian information criterion `-2 log L + p log n` (lower is better)."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    n = x.shape[0]
-    return -2.0 * _sums(params, x, chunk_size=chunk)[0] + n_parameters(params) * math.log(n)
+    p, sums = _totals(params, x, chunk_size)
+    return -2.0 * sums[0] + n_parameters(p.original) * math.log(p.n)
 
 
 def aic(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Akaike information criterion `-2 log L + 2 p` (lower is better)."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return -2.0 * _sums(params, x, chunk_size=chunk)[0] + 2.0 * n_parameters(params)
+    p, sums = _totals(params, x, chunk_size)
+    return -2.0 * sums[0] + 2.0 * n_parameters(p.original)
 
 
 def entropy(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
     """Classification entropy `-sum_i sum_k r_ik log r_ik` (0 for a crisp partition)."""
-    params, x, chunk = _prepare(params, x, chunk_size)
-    return _sums(params, x, chunk_size=chunk)[1]
+    return _totals(params, x, chunk_size)[1][1]
 
 
 def icl(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:
@@ -147,10 +209,8 @@ def icl(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Arra
     `bic - 2 sum_i log max_k r_ik`: BIC penalised by how uncertain the hard
     classification is (mclust's value is the negative of this).
     """
-    params, x, chunk = _prepare(params, x, chunk_size)
-    n = x.shape[0]
-    total, _, hard = _sums(params, x, chunk_size=chunk)
-    return -2.0 * total + n_parameters(params) * math.log(n) - 2.0 * hard
+    p, (total, _, hard) = _totals(params, x, chunk_size)
+    return -2.0 * total + n_parameters(p.original) * math.log(p.n) - 2.0 * hard
 
 
 @functools.partial(jax.jit, static_argnames=("n_samples",))

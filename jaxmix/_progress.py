@@ -123,6 +123,19 @@ def report(n_iter: object, objective: object) -> None:
             _write(s)
 
 
+def note(message: str) -> None:
+    """One line on stderr for a step of a long task (e.g. each covariance type of `select`).
+
+    A display never fails the work: a closed, full or broken stderr is ignored.
+    """
+    with _lock, contextlib.suppress(Exception):
+        if _active is not None and _active.pending_newline:
+            sys.stderr.write("\n")
+            _active.pending_newline = False
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
 @contextlib.contextmanager
 def session(label: str) -> Iterator[None]:
     """Time one fit from the host call; complete its display on exit."""

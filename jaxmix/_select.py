@@ -28,7 +28,9 @@ infinite criteria.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,9 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix import _buckets as B
 from jaxmix import _collective as coll
 from jaxmix import _covariance as C
 from jaxmix import _gmm as G
+from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
@@ -186,8 +190,27 @@ def _degenerate(params: GMMParams, active: jax.Array, var: jax.Array, reg_covar:
 
 
 @fit_jit(static_argnames=("covariance_type", "k_max", "init", "n_init", "max_iter", "chunk_size"))
-def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max, init, n_init, max_iter, chunk_size):
-    """Every (k in ks, restart) fit of one covariance type; the best restart per k."""
+def _select_type(
+    key,
+    x,
+    weights,
+    ks,
+    tol,
+    reg_covar,
+    limit=None,
+    n_valid=None,
+    *,
+    covariance_type,
+    k_max,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+):
+    """Every (k in ks, restart) fit of one covariance type; the best restart per k.
+
+    A bucketed grid (`_buckets`) passes `limit` (the iteration bound, at most
+    `max_iter`, the history's length) and `n_valid` (restarts that count)."""
     ctype = covariance_type
     d = x.shape[1]
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
@@ -220,6 +243,7 @@ def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max,
             chunk_size=chunk_size,
             reinit=False,
             active=active,
+            limit=limit,
         )
         _, ll = G._final(x, weights, shift, params, chunk_size)
         return params, info, ll, _degenerate(params, active, var, reg_covar)
@@ -227,6 +251,8 @@ def _select_type(key, x, weights, ks, tol, reg_covar, *, covariance_type, k_max,
     def per_k(k):
         params, info, ll, degenerate = jax.vmap(one, in_axes=(None, 0))(k, keys)
         score = jnp.where(degenerate, -jnp.inf, ll)
+        if n_valid is not None:  # padding restarts never win
+            score = jnp.where(jnp.arange(n_init) < n_valid, score, -jnp.inf)
         (params, info, ll, degenerate), _ = select_best((params, info, ll, degenerate), score, minimize=False)
         return params, info, ll, degenerate
 
@@ -389,7 +415,17 @@ def select(
     sharded = S.row_axes_of(x)
     if sharded is not None:  # split the weights like x once, not once per covariance type
         w = S.place_weights(w if weights is not None else None, x, *sharded)
-    for ctype in types:
+    start = time.monotonic()
+    plan = None if sharded is not None or V.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
+    for j, ctype in enumerate(types):
+        if progress:
+            _progress.note(
+                f"jaxmix select: {ctype} ({j + 1}/{len(types)}), {len(ks)} values of k x {n_init} restarts "
+                f"({time.monotonic() - start:.1f} s)"
+            )
+        if plan is not None:
+            fits[ctype] = _select_small(plan, key, x, w, ks, tol, reg_covar, ctype, init, n_init, chunk_size, progress)
+            continue
         chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
         static = dict(
             covariance_type=ctype, k_max=k_max, init=init, n_init=n_init, max_iter=max_iter, chunk_size=min(chunk, n)
@@ -408,7 +444,53 @@ def select(
         fits[ctype] = {
             name: v if sharded is not None and name == "labels" else jax.device_get(v) for name, v in out.items()
         }
-    return _tabulate(ks, types, criterion, d, fits)
+    result = _tabulate(ks, types, criterion, d, fits)
+    if progress:
+        _progress.note(
+            f"jaxmix select: done in {time.monotonic() - start:.1f} s; best k = {result.best_k}, "
+            f"{result.best_covariance_type} ({criterion.upper()} {float(result.scores.min()):.6g})"
+        )
+    return result
+
+
+def _select_small(
+    p: B.Plan,
+    key: Any,
+    x: Any,
+    w: Any,
+    ks: tuple[int, ...],
+    tol: Any,
+    reg_covar: Any,
+    ctype: str,
+    init: str,
+    n_init: int,
+    chunk_size: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """One covariance type of a small grid: rows padded to their bucket, `max_iter` traced.
+
+    k, the k values and the restarts keep their exact sizes: a grid already
+    masks k, and every restart of every cell runs until the slowest stops,
+    so padding them would multiply the work of the whole grid.
+    """
+    d = x.shape[1]
+    k_max = max(ks)
+    xp, wp = B.pad_rows(x, w, p.rows)
+    chunk = chunk_size or G.gmm_chunk_size(p.rows, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
+    static = dict(
+        covariance_type=ctype,
+        k_max=k_max,
+        init=init,
+        n_init=n_init,
+        max_iter=p.history,
+        chunk_size=min(chunk, p.rows),
+    )
+    args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, x.dtype), V.scalar(reg_covar, x.dtype))
+    run = functools.partial(_select_type, *args, np.int32(p.max_iter), None, **static)
+    out = jax.device_get(_progress.run(f"select {ctype}", run, progress))
+    out["labels"] = out["labels"][:, : p.n]
+    out["history"] = out["history"][:, : p.max_iter]
+    return out
 
 
 def _tabulate(

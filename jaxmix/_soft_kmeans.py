@@ -20,9 +20,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix import _buckets as B
 from jaxmix import _collective as coll
+from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size, map_rows, scan_rows
@@ -102,10 +105,29 @@ def m_step(stats: SoftKMeansStats, centers: jax.Array) -> tuple[jax.Array, jax.A
 
 
 def _fit_single(
-    key, x, weights, shift, tol_abs, beta, init_centers, *, n_clusters, init, max_iter, chunk_size, progress=False
+    key,
+    x,
+    weights,
+    shift,
+    tol_abs,
+    beta,
+    init_centers,
+    *,
+    n_clusters,
+    init,
+    max_iter,
+    chunk_size,
+    progress=False,
+    n_active=None,
+    limit=None,
 ):
-    c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size)
-    pi0 = jnp.full((n_clusters,), 1.0 / n_clusters, x.dtype)
+    """One restart. A masked fit (`n_active` clusters of `n_clusters`) gives the others
+    probability 0: no responsibility, no movement, the same fit as with `n_active` clusters."""
+    c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size, n_active)
+    if n_active is None:
+        pi0 = jnp.full((n_clusters,), 1.0 / n_clusters, x.dtype)
+    else:
+        pi0 = jnp.where(jnp.arange(n_clusters) < n_active, 1.0 / n_active.astype(x.dtype), 0.0).astype(x.dtype)
 
     def step(params, prev_objective):
         del prev_objective
@@ -115,17 +137,40 @@ def _fit_single(
         moved = jnp.sum((new - centers) ** 2)
         return (new, new_pi), stats.objective, moved <= tol_abs
 
-    return iterate(step, (c0, pi0), max_iter, x.dtype, progress=progress)
+    return iterate(step, (c0, pi0), max_iter, x.dtype, progress=progress, limit=limit)
 
 
 @fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "progress"))
 def _soft_kmeans(
-    key, x, weights, init_centers, beta, tol, *, n_clusters, init, n_init, max_iter, chunk_size, progress=False
+    key,
+    x,
+    weights,
+    init_centers,
+    beta,
+    tol,
+    n_active=None,
+    limit=None,
+    n_valid=None,
+    *,
+    n_clusters,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+    progress=False,
 ):
+    """The soft k-means program; a bucketed fit passes `n_active`, `limit`, `n_valid` as in `_kmeans`."""
     shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
     tol_abs = tol * mean_var
     fit = functools.partial(
-        _fit_single, n_clusters=n_clusters, init=init, max_iter=max_iter, chunk_size=chunk_size, progress=progress
+        _fit_single,
+        n_clusters=n_clusters,
+        init=init,
+        max_iter=max_iter,
+        chunk_size=chunk_size,
+        progress=progress,
+        n_active=n_active,
+        limit=limit,
     )
     if n_init == 1:
         (centers, pi), info = fit(key, x, weights, shift, tol_abs, beta, init_centers)
@@ -133,6 +178,8 @@ def _soft_kmeans(
         keys = jax.random.split(key, n_init)
         params, infos = jax.vmap(fit, in_axes=(0,) + (None,) * 6)(keys, x, weights, shift, tol_abs, beta, init_centers)
         final = jax.vmap(lambda c, p: e_step(x, weights, shift, c, p, beta, chunk_size).objective)(*params)
+        if n_valid is not None:  # padding restarts never win
+            final = jnp.where(jnp.arange(n_init) < n_valid, final, jnp.inf)
         ((centers, pi), info), _ = select_best((params, infos), final)
     objective = e_step(x, weights, shift, centers, pi, beta, chunk_size).objective
     cc = sq_norms(centers)
@@ -204,6 +251,30 @@ def soft_kmeans(
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
+    beta_arr, tol_arr = V.scalar(beta, x.dtype), V.scalar(tol, x.dtype)
+    p = None if V.is_traced(x) or S.row_axes_of(x) is not None else B.plan(n, k, d, n_init, a.max_iter)
+    if p is not None:  # a small fit: the program of its size bucket (see _buckets)
+        xp, wp = B.pad_rows(x, a.weights, p.rows)
+        given = None if init_centers is None else B.pad_first(init_centers, p.k_program)
+        static = dict(
+            n_clusters=p.k_program,
+            init=method,
+            n_init=p.n_init_program,
+            max_iter=p.history,
+            chunk_size=min(
+                a.chunk_size or default_chunk_size(p.rows, p.k_program, x.dtype.itemsize, p.n_init_program), p.rows
+            ),
+            progress=bool(progress),
+        )
+        counts = (np.int32(k), np.int32(a.max_iter), np.int32(n_init))
+        args = (key, xp, wp, given, beta_arr, tol_arr, *counts)
+        r = _progress.run("soft_kmeans", functools.partial(_soft_kmeans.small, *args, **static), progress)
+        return r._replace(
+            centers=B.take_first(r.centers, k),
+            weights=B.take_first(r.weights, k),
+            labels=B.take_first(r.labels, n),
+            history=B.take_first(r.history, a.max_iter),
+        )
     static = dict(
         n_clusters=k,
         init=method,
@@ -215,7 +286,7 @@ def soft_kmeans(
     return S.call_fit(
         "soft_kmeans",
         _soft_kmeans,
-        (key, x, a.weights, init_centers, jnp.asarray(beta, x.dtype), jnp.asarray(tol, x.dtype)),
+        (key, x, a.weights, init_centers, beta_arr, tol_arr),
         static,
         row_args=(False, True, True, False, False, False),
         out_rows=S.row_fields(SoftKMeansResult, "labels"),

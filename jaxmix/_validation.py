@@ -2,6 +2,12 @@
 
 Inside a user's `jit`/`vmap` the arrays are tracers: shapes and dtypes are
 still checked, values (NaN, negative weights) cannot be and are not.
+
+Value checks run in NumPy on a host view of the data (free for NumPy input
+and for JAX arrays on the CPU): an eager `jnp` operation compiles a small
+XLA program for every new shape, and a dozen of them cost more than a small
+fit. Arrays that live on an accelerator are checked there (`host` gives
+None for them), so that large device data never travels to the host.
 """
 
 from __future__ import annotations
@@ -28,6 +34,34 @@ def _tracing() -> bool:
 def is_traced(a: Any) -> bool:
     """True if `a`'s values cannot be inspected: a tracer, or any array while a trace is running."""
     return isinstance(a, jax.core.Tracer) or _tracing()
+
+
+def host(a: Any) -> np.ndarray | None:
+    """A NumPy view of a concrete array for value checks, or None for data on an accelerator.
+
+    Free for NumPy arrays and for JAX arrays on the CPU (no copy); a traced
+    value has no view.
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, jax.core.Tracer):
+        return None
+    if isinstance(a, jax.Array):
+        if a.is_fully_addressable and all(dev.platform == "cpu" for dev in a.devices()):
+            return np.asarray(a)
+        return None  # on an accelerator, or rows of other processes: checked where they are
+    return np.asarray(a)
+
+
+def _xp(a: Any) -> tuple[Any, Any]:
+    """(module, array) to compute value checks with: NumPy on a host view, else jnp on the device."""
+    h = host(a)
+    return (np, h) if h is not None else (jnp, a)
+
+
+def scalar(value: Any, dtype: Any) -> Any:
+    """A 0-d array of `dtype` for a traced-in number: NumPy on the host (no compiled op), jnp when traced."""
+    return jnp.asarray(value, dtype) if is_traced(value) else np.asarray(value, dtype)
 
 
 def float_dtype() -> Any:
@@ -63,7 +97,11 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
         target = np.dtype(np.float32)
     else:
         target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
-    out = jnp.asarray(arr, dtype=target)
+    if isinstance(arr, np.ndarray):
+        with np.errstate(over="ignore"):  # values beyond the dtype become inf: check_finite names them
+            out: Any = arr if arr.dtype == target else arr.astype(target)
+    else:
+        out = arr if arr.dtype == target else jnp.asarray(arr, dtype=target)
     if ndim is not None and out.ndim != ndim:
         single = ndim == 2 and out.ndim == 1 and name == "x"
         shape_hint = " (use x.reshape(-1, 1) for a single feature)" if single else ""
@@ -71,9 +109,12 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
     return out
 
 
-def check_finite(a: jax.Array, name: str) -> None:
-    if not is_traced(a) and not bool(jnp.all(jnp.isfinite(a))):
-        n_bad = int(jnp.sum(~jnp.isfinite(a)))
+def check_finite(a: Any, name: str) -> None:
+    if is_traced(a):
+        return
+    xp, v = _xp(a)
+    if not bool(xp.all(xp.isfinite(v))):
+        n_bad = int(xp.sum(~xp.isfinite(v)))
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
 
 
@@ -89,7 +130,7 @@ def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None)
     """
     if is_traced(x) or (reference is not None and is_traced(reference)):
         return
-    xp = np if isinstance(x, np.ndarray) else jnp  # streamed batches are checked on the host
+    xp, x = _xp(x)
     lo, hi = xp.min(x, axis=0), xp.max(x, axis=0)
     if reference is not None:
         r = xp.asarray(reference, x.dtype).reshape(-1, x.shape[1])
@@ -132,18 +173,19 @@ def check_data(x: Any, name: str = "x", *, magnitude: bool = True) -> jax.Array:
     return x
 
 
-def check_weights(weights: Any, n_samples: int, dtype: Any) -> jax.Array:
+def check_weights(weights: Any, n_samples: int, dtype: Any) -> Any:
     """Per-sample weights (n,), finite, >= 0, not all zero. None means all ones."""
     if weights is None:
-        return jnp.ones((n_samples,), dtype)
+        return np.ones((n_samples,), dtype)
     w = as_float_array(weights, "weights", ndim=1).astype(dtype)
     if w.shape[0] != n_samples:
         raise ValueError(f"weights has {w.shape[0]} entries but x has {n_samples} samples")
     if not is_traced(w):
         check_finite(w, "weights")
-        if bool(jnp.any(w < 0)):
-            raise ValueError(f"weights must be >= 0; found {int(jnp.sum(w < 0))} negative value(s)")
-        if not bool(jnp.any(w > 0)):
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
+            raise ValueError(f"weights must be >= 0; found {int(xp.sum(v < 0))} negative value(s)")
+        if not bool(xp.any(v > 0)):
             raise ValueError("weights are all zero: at least one sample needs a positive weight")
     return w
 
@@ -161,7 +203,8 @@ def check_n_clusters(n_clusters: Any, n_samples: int, weights: jax.Array, name: 
     if k > n_samples:
         raise ValueError(f"{name}={k} must be <= n_samples={n_samples}")
     if not is_traced(weights):
-        n_pos = int(jnp.sum(weights > 0))
+        xp, v = _xp(weights)
+        n_pos = int(xp.sum(v > 0))
         if k > n_pos:
             raise ValueError(f"{name}={k} must be <= the number of samples with positive weight ({n_pos})")
     return k
@@ -207,6 +250,18 @@ def check_centers(centers: Any, n_clusters: int | None, n_features: int, dtype: 
         raise ValueError(f"{name} has no rows")
     check_finite(c, name)
     return c
+
+
+def key_from_seed(seed: int) -> jax.Array:
+    """`jax.random.key(seed)` for a seed in [0, 2**32), built on the host (no compiled seeding op).
+
+    The default threefry key of a 32-bit seed is the pair (0, seed); other
+    PRNG implementations go through `jax.random.key`.
+    """
+    if getattr(jax.config, "jax_default_prng_impl", None) == "threefry2x32" and 0 <= int(seed) < 2**32:
+        data: Any = np.array([0, int(seed)], np.uint32)
+        return jax.random.wrap_key_data(data)
+    return jax.random.key(int(seed))
 
 
 def check_key(key: Any) -> jax.Array:
@@ -257,9 +312,10 @@ def check_mixture_weights(w: Any, k: int, dtype: Any, name: str = "weights_init"
         raise ValueError(f"{name} has {w.shape[0]} entries but n_components={k}")
     if not is_traced(w):
         check_finite(w, name)
-        if bool(jnp.any(w < 0)):
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
             raise ValueError(f"{name} must be >= 0")
-        total = float(jnp.sum(w.astype(jnp.float64) if w.dtype == jnp.float64 else w))
+        total = float(xp.sum(v))
         if abs(total - 1.0) > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
             raise ValueError(f"{name} must sum to 1, got sum {total:.8g}")
     return w
@@ -278,20 +334,33 @@ def check_precisions(
         )
     check_finite(p, name)
     check_spd(p, covariance_type, name)
-    return jnp.linalg.inv(p) if covariance_type in ("full", "tied") else 1.0 / p
+    xp, v = _xp(p)
+    return xp.linalg.inv(v) if covariance_type in ("full", "tied") else 1.0 / v
 
 
 def check_spd(a: jax.Array, covariance_type: str, name: str) -> None:
     """Covariances or precisions in scikit-learn's layout (any leading axes): symmetric positive definite."""
     if is_traced(a):
         return
+    xp, a = _xp(a)
     if covariance_type in ("full", "tied"):
-        if not bool(jnp.allclose(a, jnp.swapaxes(a, -1, -2), rtol=1e-5, atol=1e-8)):
+        if not bool(xp.allclose(a, xp.swapaxes(a, -1, -2), rtol=1e-5, atol=1e-8)):
             raise ValueError(f"{name} must be symmetric")
-        if not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(a)))):
+        if not positive_definite(a):
             raise ValueError(f"{name} must be positive definite")
-    elif bool(jnp.any(a <= 0)):
+    elif bool(xp.any(a <= 0)):
         raise ValueError(f"{name} must be positive (positive definite: every variance > 0)")
+
+
+def positive_definite(a: Any) -> bool:
+    """Every (..., d, d) matrix in `a` has a finite Cholesky factor (computed in the data's dtype)."""
+    xp, v = _xp(a)
+    if xp is np:
+        try:
+            return bool(np.all(np.isfinite(np.linalg.cholesky(v))))
+        except np.linalg.LinAlgError:
+            return False
+    return bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(v))))
 
 
 def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
@@ -300,12 +369,12 @@ def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
 
     if not isinstance(prior, GMMPrior):
         raise TypeError(f"prior must be None, True or a jaxmix.GMMPrior, got {type(prior).__name__}")
-    fields = {}
+    fields: dict[str, Any] = {}
     for name in ("weight_concentration", "shrinkage", "dof"):
         v = getattr(prior, name)
         if v is not None:
             check_scalar(v, f"prior.{name}", nonnegative=True)
-            fields[name] = jnp.asarray(v, dtype)
+            fields[name] = np.asarray(v, dtype) if not is_traced(v) else jnp.asarray(v, dtype)
     if (
         prior.weight_concentration is not None
         and not is_traced(prior.weight_concentration)
@@ -321,16 +390,17 @@ def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
         check_finite(m, "prior.mean")
         fields["mean"] = m
     if prior.scale is not None:
+        s: Any
         if covariance_type in ("full", "tied"):
             s = as_float_array(prior.scale, "prior.scale", ndim=2).astype(dtype)
             if s.shape != (d, d):
                 raise ValueError(f"prior.scale must be a ({d}, {d}) matrix for covariance_type={covariance_type!r}")
             check_finite(s, "prior.scale")
-            if not is_traced(s) and not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(s)))):
+            if not is_traced(s) and not positive_definite(s):
                 raise ValueError("prior.scale must be positive definite")
         else:
             check_scalar(prior.scale, "prior.scale", positive=True)
-            s = jnp.asarray(prior.scale, dtype)
+            s = np.asarray(prior.scale, dtype) if not is_traced(prior.scale) else jnp.asarray(prior.scale, dtype)
         fields["scale"] = s
     return prior._replace(**fields)
 
@@ -403,7 +473,7 @@ def check_fit_args(
     )
 
 
-def check_batch_data(xs: Any, weights: Any) -> tuple[jax.Array, jax.Array]:
+def check_batch_data(xs: Any, weights: Any) -> tuple[Any, Any]:
     """(B, n, d) data and (B, n) weights (default ones) for the batch fits, checked."""
     xs = as_float_array(xs, "xs", ndim=3)
     b, n, d = xs.shape
@@ -412,11 +482,13 @@ def check_batch_data(xs: Any, weights: Any) -> tuple[jax.Array, jax.Array]:
     check_finite(xs, "xs")
     check_magnitude(xs.reshape(b * n, d), "xs")
     if weights is None:
-        return xs, jnp.ones((b, n), xs.dtype)
+        return xs, np.ones((b, n), xs.dtype)
     w = as_float_array(weights, "weights", ndim=2).astype(xs.dtype)
     if w.shape != (b, n):
         raise ValueError(f"weights must have shape {(b, n)} to match xs, got {tuple(w.shape)}")
     check_finite(w, "weights")
-    if not is_traced(w) and bool(jnp.any(w < 0)):
-        raise ValueError("weights must be >= 0")
+    if not is_traced(w):
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
+            raise ValueError("weights must be >= 0")
     return xs, w

@@ -37,10 +37,10 @@ import jax
 import numpy as np
 
 import jaxmix
+from jaxmix import _buckets, _io, _jit, _progress
 from jaxmix import _cli_report as report
-from jaxmix import _io
 from jaxmix._tables import DataError, Table, read_table, select
-from jaxmix._validation import float_dtype
+from jaxmix._validation import float_dtype, key_from_seed
 
 MODELS = ("kmeans", "gmm", "soft-kmeans")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -62,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
     mean, std = x.mean(axis=0), x.std(axis=0)
     z = x if args.raw else (x - mean) / std
     unit = "" if args.raw else " (standardised units)"
-    key_k, key_g = jax.random.split(jax.random.key(args.seed))
+    key_k, key_g = jax.random.split(key_from_seed(args.seed))
 
     t0 = time.perf_counter()
     r = jax.block_until_ready(jaxmix.kmeans(key_k, z, args.k, n_init=args.n_init))
@@ -188,8 +188,19 @@ def _metadata(
 
 
 def _fit_model(args: argparse.Namespace, z: Any) -> Any:
-    key = jax.random.key(args.seed)
-    kw: dict[str, Any] = {"n_init": args.n_init, "progress": not args.quiet}
+    n, d = np.shape(z)
+    # A small fit runs in milliseconds: no iteration display, so its program has no
+    # host callback and the on-disk cache can keep it; a slow compile is still shown.
+    small = _buckets.plan(n, args.k, d, args.n_init, args.max_iter or 300) is not None
+    if small and not args.quiet:
+        with _progress.session(args.model):
+            return _fit_model_with(args, z, progress=False)
+    return _fit_model_with(args, z, progress=not args.quiet)
+
+
+def _fit_model_with(args: argparse.Namespace, z: Any, progress: bool) -> Any:
+    key = key_from_seed(args.seed)
+    kw: dict[str, Any] = {"n_init": args.n_init, "progress": progress}
     if args.max_iter is not None:
         kw["max_iter"] = args.max_iter
     if args.tol is not None:
@@ -491,7 +502,7 @@ def _select_cmd(args: argparse.Namespace) -> int:
     if args.tol is not None:
         kw["tol"] = args.tol
     t0 = time.perf_counter()
-    result = jaxmix.select(jax.random.key(args.seed), z, ks, tuple(args.covariance_types), **kw)
+    result = jaxmix.select(key_from_seed(args.seed), z, ks, tuple(args.covariance_types), **kw)
     seconds = time.perf_counter() - t0
     best = result.best
     os.makedirs(args.output_dir, exist_ok=True)
@@ -652,8 +663,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line. It keeps its compiled programs on disk unless JAXMIX_CACHE_DIR says otherwise
+    (unset: `jaxmix.default_cache_dir()`; "0": off; a folder: that folder), for this call only."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _jit.programs_on_disk(os.environ.get(_jit.ENV_CACHE_DIR) is None):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except BrokenPipeError:

@@ -10,6 +10,12 @@ from conftest import make_blobs
 import jaxmix
 from jaxmix import _progress
 
+
+def _err(capfd):
+    """stderr without the compile notices (a compile over a second says so; tests/test_programs.py)."""
+    return "".join(line for line in capfd.readouterr().err.splitlines(True) if not line.startswith("jaxmix: compiling"))
+
+
 KEY = jax.random.key(0)
 FITS = {
     "kmeans": (lambda x, **kw: jaxmix.kmeans(KEY, x, 3, n_init=3, **kw)),
@@ -39,9 +45,9 @@ def iterations(text):
 def test_progress_reports_each_iteration_once_and_changes_nothing(x, name, always, capfd):
     fit = FITS[name]
     quiet = fit(x)
-    assert capfd.readouterr().err == ""
+    assert _err(capfd) == ""
     loud = fit(x, progress=True)
-    err = capfd.readouterr().err
+    err = _err(capfd)
     jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
     assert err.startswith(f"jaxmix {name}: iteration 1 objective ")
     assert "(cpu, " in err or "(" in err.splitlines()[0]
@@ -51,21 +57,21 @@ def test_progress_reports_each_iteration_once_and_changes_nothing(x, name, alway
     assert seen == list(range(1, len(seen) + 1)) and seen[-1] >= int(loud.n_iter)
     first = float(re.search(r"objective (\S+)", err).group(1))
     if name == "kmeans":  # the best restart's inertia after the first E-step
-        assert first <= float(loud.history[0]) * (1 + 1e-6)
+        assert first <= float(loud.history[0]) * (1 + 1e-5)  # printed to 6 significant digits
 
 
 def test_fast_fits_print_nothing(x, monkeypatch, capfd):
     monkeypatch.setattr(_progress, "THRESHOLD_S", 1e9)
     r = FITS["kmeans"](x, progress=True)
     assert int(r.n_iter) >= 1
-    assert capfd.readouterr().err == ""
+    assert _err(capfd) == ""
 
 
 def test_terminal_line_overwrites_itself(x, always, monkeypatch, capfd):
     monkeypatch.setattr(_progress, "_is_tty", lambda: True)
     monkeypatch.setattr(_progress, "REFRESH_S", 0.0)
     FITS["kmeans"](x, progress=True)
-    err = capfd.readouterr().err
+    err = _err(capfd)
     assert err.count("\r") == len(iterations(err)) and err.endswith("\n") and err.count("\n") == 1
     assert "done" in err.splitlines()[-1]
 
@@ -82,8 +88,9 @@ def test_no_callback_compiled_without_progress(x):
 def test_progress_inside_a_users_jit(x, always, capfd):
     f = jax.jit(lambda x: jaxmix.kmeans(KEY, x, 3, n_init=3, progress=True).inertia)
     inertia = f(x)
-    err = capfd.readouterr().err
-    np.testing.assert_array_equal(inertia, FITS["kmeans"](x).inertia)
+    err = _err(capfd)
+    # The call outside jit runs in its size bucket (padded rows): the same fit up to float32 round-off.
+    np.testing.assert_allclose(inertia, FITS["kmeans"](x).inertia, rtol=1e-6)
     assert err.startswith("jaxmix: iteration 1 objective ")
     seen = iterations(err)
     assert seen == list(range(1, len(seen) + 1))

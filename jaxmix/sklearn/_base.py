@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import jaxmix
+from jaxmix._validation import key_from_seed
 
 # Rows up to this many are padded to the next power of two (at least 16).
 PAD_ROWS_UP_TO = 2**14
@@ -53,7 +54,7 @@ def sample_weight_or_ones(sample_weight: Any, X: np.ndarray) -> np.ndarray:
 def key_from(random_state: Any) -> jax.Array:
     """A JAX key drawn from scikit-learn's `random_state` (None, int or RandomState)."""
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    return jax.random.key(int(seed))
+    return key_from_seed(int(seed))
 
 
 @contextlib.contextmanager

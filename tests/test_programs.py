@@ -1,0 +1,270 @@
+"""Compiled programs: buckets share them, a bound releases them, a disk cache keeps them."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmix
+from jaxmix import _buckets, _jit
+
+KEY = jax.random.key(0)
+_compiles: list[str] = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, secs, **kw: (
+        _compiles.append(kw.get("fun_name", "?")) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
+
+
+def _wine_like(n=178, d=13, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    x[: n // 3] += 3.0
+    return x
+
+
+def _exact(monkeypatch):
+    """Run the next fits at their exact sizes (no bucket)."""
+    monkeypatch.setattr(_buckets, "SMALL_WORK", 0)
+
+
+def test_round_rows_and_plan():
+    assert [_buckets.round_rows(n) for n in (1, 8, 9, 178, 192, 193, 1000)] == [1, 8, 10, 192, 192, 224, 1024]
+    p = _buckets.plan(178, 3, 13, 10, 300)
+    assert (p.rows, p.k_program, p.n_init_program, p.history) == (192, 8, 16, 1024)
+    assert _buckets.plan(10**6, 100, 128, 1, 300) is None  # large fits run at their own sizes
+    assert _buckets.plan(10, 9, 2, 1, 10).k_program == 10  # k near n: rounded to at most the rows
+
+
+def test_k_sweep_compiles_one_program_per_bucket():
+    x = _wine_like(150, 7)
+    jaxmix.kmeans(KEY, x, 2, n_init=3).inertia.block_until_ready()  # the k <= 8 program
+    before = len(_compiles)
+    for k in range(2, 9):
+        for n_init, max_iter in ((3, 300), (4, 50)):
+            jaxmix.kmeans(KEY, x, k, n_init=n_init, max_iter=max_iter).inertia.block_until_ready()
+    assert len(_compiles) == before, _compiles[before:]  # not even an eager validation op
+    jaxmix.kmeans(KEY, x, 9, n_init=3).inertia.block_until_ready()
+    jaxmix.kmeans(KEY, x, 16, n_init=3).inertia.block_until_ready()
+    assert len(_compiles) == before + 1  # k = 9..16: one more program
+
+
+def test_gmm_grid_shares_programs():
+    x = _wine_like(120, 4)
+    jaxmix.gmm(KEY, x, 2, covariance_type="diag", n_init=3).log_likelihood.block_until_ready()
+    before = len(_compiles)
+    for k in range(1, 7):
+        for n_init in (3, 4):  # restarts round up to a power of two
+            g = jaxmix.gmm(KEY, x, k, covariance_type="diag", n_init=n_init, max_iter=20 + k)
+            assert g.params.means.shape == (k, 4) and g.history.shape == (20 + k,)
+    assert len(_compiles) == before, _compiles[before:]
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_masked_kmeans_equals_exact_k(init, monkeypatch):
+    x = _wine_like()
+    for k, n_init in ((3, 1), (5, 3)):
+        a = jaxmix.kmeans(KEY, x, k, init=init, n_init=n_init, max_iter=40)
+        with monkeypatch.context() as m:
+            _exact(m)
+            b = jaxmix.kmeans(KEY, x, k, init=init, n_init=n_init, max_iter=40)
+        assert a.centers.shape == b.centers.shape == (k, 13)
+        np.testing.assert_array_equal(a.centers, b.centers)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.inertia, b.inertia, rtol=1e-6)
+        np.testing.assert_allclose(a.history, b.history, rtol=1e-6)
+        assert int(a.n_iter) == int(b.n_iter) and a.history.shape == (40,)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_masked_gmm_equals_exact_k(covariance_type, monkeypatch):
+    x = _wine_like(150, 4)
+    a = jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=3)
+    with monkeypatch.context() as m:
+        _exact(m)
+        b = jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=3)
+    for u, v in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        assert u.shape == v.shape
+        np.testing.assert_allclose(u, v, rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_allclose(a.log_likelihood, b.log_likelihood, rtol=1e-5)
+    assert int(a.n_iter) == int(b.n_iter) and a.collapsed.shape == (3,)
+
+
+def test_padded_rows_equal_unpadded():
+    x = _wine_like(178, 5)
+    xp = np.concatenate([x, np.full((40, 5), 7.0, np.float32)])
+    w = np.concatenate([np.ones(178, np.float32), np.zeros(40, np.float32)])
+    a = jaxmix.kmeans(KEY, x, 4, n_init=2)
+    b = jaxmix.kmeans(KEY, xp, 4, n_init=2, weights=w)
+    np.testing.assert_allclose(a.centers, b.centers, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a.labels, b.labels[:178])
+    g = jaxmix.gmm(KEY, x, 3, covariance_type="full")
+    h = jaxmix.gmm(KEY, xp, 3, covariance_type="full", weights=w)
+    np.testing.assert_allclose(g.params.means, h.params.means, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(g.log_likelihood, h.log_likelihood, rtol=1e-5)
+
+
+def test_input_is_not_mutated_and_bucketed_results_keep_dtype():
+    x = _wine_like(50, 3)
+    copy = x.copy()
+    r = jaxmix.kmeans(KEY, x, 3)
+    np.testing.assert_array_equal(x, copy)
+    assert r.centers.dtype == np.float32 and r.labels.shape == (50,)
+
+
+def test_program_bound_releases_least_recently_used(monkeypatch):
+    @_jit.fit_jit(static_argnames=("c",))
+    def add(x, *, c):
+        return x + c
+
+    _jit.set_max_programs(3)
+    try:
+        for c in range(10):
+            np.testing.assert_allclose(add(np.zeros(2, np.float32), c=c), [c, c])
+        assert add._cache_size() <= 3
+        assert _jit.programs_alive() <= 3
+    finally:
+        _jit.set_max_programs(None)
+
+
+def test_program_bound_keeps_a_long_process_alive(tmp_path):
+    # A process compiling 400 distinct programs keeps only the bound alive: its
+    # memory mappings stop growing (each XLA:CPU program holds several).
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from jaxmix import _jit
+        def maps():
+            return sum(1 for _ in open('/proc/self/maps'))
+        @_jit.fit_jit(static_argnames=("c",))
+        def f(x, *, c):
+            return (x * c).sum() + c
+        x = np.ones(4, np.float32)
+        for c in range(20):
+            f(x, c=c)
+        early = maps()
+        for c in range(20, 400):
+            f(x, c=c)
+        print(early, maps(), _jit.programs_alive())
+        """
+    )
+    env = dict(os.environ, JAXMIX_MAX_PROGRAMS="16")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    early, late, alive = map(int, out.stdout.split())
+    assert alive <= 16
+    assert late - early < 200  # unbounded, 380 more programs would add thousands of mappings
+
+
+_CACHE_SCRIPT = """
+import json, sys, warnings
+import jax, numpy as np
+events = []
+jax.monitoring.register_event_listener(lambda e, **kw: events.append(e))
+import jaxmix
+x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    r = jaxmix.kmeans(jax.random.key(0), x, 3, n_init=2)
+print(json.dumps({"hits": events.count("/jax/compilation_cache/cache_hits"),
+                  "misses": events.count("/jax/compilation_cache/cache_misses"),
+                  "inertia": float(r.inertia), "x64": jax.config.jax_enable_x64,
+                  "dir": jax.config.jax_compilation_cache_dir}))
+"""
+
+
+def _run_cached(folder: Path) -> dict:
+    import json
+
+    env = dict(os.environ, JAXMIX_CACHE_DIR=str(folder))
+    out = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_disk_cache_serves_a_second_process_and_survives_damage(tmp_path):
+    first = _run_cached(tmp_path)
+    assert first["hits"] == 0 and first["misses"] >= 1
+    assert first["dir"] is None  # the user's JAX configuration is left alone
+    entries = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.endswith("-cache")]
+    assert entries
+    second = _run_cached(tmp_path)
+    assert second["hits"] >= 1 and second["misses"] == 0
+    assert second["inertia"] == first["inertia"]
+    for p in entries:  # damaged entries: truncated, or bytes of another kind
+        p.write_bytes(b"not an executable" if p.stat().st_size % 2 else p.read_bytes()[:100])
+    third = _run_cached(tmp_path)
+    assert third["inertia"] == first["inertia"]
+
+
+def test_cache_programs_switch(tmp_path, monkeypatch):
+    monkeypatch.setattr(_jit, "_cache_dir_set", False)
+    monkeypatch.setenv(_jit.ENV_CACHE_DIR, str(tmp_path))
+    assert _jit.program_cache_dir() == tmp_path
+    monkeypatch.setenv(_jit.ENV_CACHE_DIR, "0")
+    assert _jit.program_cache_dir() is None
+    try:
+        assert jaxmix.cache_programs(tmp_path / "c") == tmp_path / "c"
+        assert _jit.program_cache_dir() == tmp_path / "c"
+        assert jaxmix.cache_programs(False) is None and _jit.program_cache_dir() is None
+        with pytest.raises(TypeError, match="folder"):
+            jaxmix.cache_programs(3)  # type: ignore[arg-type]
+    finally:
+        monkeypatch.setattr(_jit, "_cache_dir", None)
+        monkeypatch.setattr(_jit, "_cache_dir_set", False)
+
+
+def test_fit_inside_user_jit_keeps_exact_sizes():
+    x = _wine_like(40, 2)
+    f = jax.jit(lambda x: jaxmix.kmeans(KEY, x, 3, n_init=2).centers)
+    assert f(x).shape == (3, 2)
+    g = jax.jit(lambda x: jaxmix.gmm(KEY, x, 2, covariance_type="diag").params.means)
+    assert g(x).shape == (2, 2)
+
+
+def test_compile_notice_on_the_progress_display(capfd, monkeypatch):
+    monkeypatch.setattr(_jit, "NOTICE_S", 0.0)
+    x = _wine_like(33, 11)  # a size no other test compiles
+    jaxmix.kmeans(KEY, x, 3, progress=True)
+    assert "compiling kmeans for n_clusters=8" in capfd.readouterr().err
+
+
+def test_masked_soft_kmeans_equals_exact_k(monkeypatch):
+    x = _wine_like(150, 4)
+    a = jaxmix.soft_kmeans(KEY, x, 3, beta=0.5, n_init=3)
+    with monkeypatch.context() as m:
+        _exact(m)
+        b = jaxmix.soft_kmeans(KEY, x, 3, beta=0.5, n_init=3)
+    assert a.centers.shape == b.centers.shape == (3, 4) and a.weights.shape == (3,)
+    np.testing.assert_allclose(a.centers, b.centers, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert int(a.n_iter) == int(b.n_iter)
+
+
+def test_toolbox_pads_rows_and_components():
+    x = _wine_like(70, 3)
+    g = jaxmix.gmm(KEY, x, 3, covariance_type="full")
+    lp = jaxmix.log_prob(g.params, x)
+    proba = jaxmix.predict_proba(g.params, x[:9])
+    assert lp.shape == (70,) and proba.shape == (9, 3)
+    np.testing.assert_allclose(np.asarray(proba).sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(jaxmix.score(g.params, x), float(np.mean(lp)), rtol=1e-5)
+    from sklearn.mixture import GaussianMixture
+
+    sk = GaussianMixture(3, covariance_type="full").fit(x)  # any fitted model: compare at its parameters
+    p = jaxmix.GMMParams.from_covariances(sk.weights_, sk.means_, sk.covariances_, "full")
+    np.testing.assert_allclose(jaxmix.bic(p, x), sk.bic(x.astype(np.float64)), rtol=1e-4)
+    np.testing.assert_allclose(jaxmix.log_prob(p, x), sk.score_samples(x.astype(np.float64)), rtol=1e-4, atol=1e-4)
+    jaxmix.log_prob(g.params, x[:57]).block_until_ready()
+    before = len(_compiles)
+    for n in (58, 61, 63, 64):  # one row bucket (57..64), one component bucket: no new program
+        jaxmix.log_prob(g.params, x[:n]).block_until_ready()
+    assert len(_compiles) == before
