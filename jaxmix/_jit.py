@@ -48,7 +48,7 @@ CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # Small fits (a size bucket, `_buckets`) finish in milliseconds, so their compile is
 # most of the user's time: LLVM level 0 compiled the k-means and GMM programs ~40%
 # faster, and ran them ~3x slower (6 -> 19 ms for 16 restarts on 192 x 13; bench/).
-CPU_SMALL_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+CPU_SMALL_COMPILER_OPTIONS = {"xla_backend_optimization_level": int(os.environ.get("JAXMIX_SMALL_OPT_LEVEL", "0"))}
 ENV_CACHE_DIR = "JAXMIX_CACHE_DIR"
 ENV_MAX_PROGRAMS = "JAXMIX_MAX_PROGRAMS"
 DEFAULT_MAX_PROGRAMS = 256
