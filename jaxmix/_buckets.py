@@ -137,3 +137,28 @@ def take_first(a: Any, size: int) -> Any:
         return a
     # device_put, not jnp.asarray: the latter compiles a small program per shape.
     return jax.device_put(np.asarray(a)[:size])
+
+
+def centroid_inputs(
+    p: Plan, x: Any, weights: Any, init_centers: Any, method: str, chunk_size: int | None, progress: bool
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """What a k-means-family program (`_kmeans`, `_soft_kmeans`) takes for a fit in its bucket.
+
+    Returns `(padded, static)`: `padded = (x, weights, init_centers)` padded to the bucket's rows and
+    clusters, followed by the traced counts `(k, max_iter, n_init)`; `static` the bucket's static arguments.
+    """
+    from jaxmix._chunks import default_chunk_size
+
+    xp, wp = pad_rows(x, weights, p.rows)
+    given = None if init_centers is None else pad_first(init_centers, p.k_program)
+    chunk = chunk_size or default_chunk_size(p.rows, p.k_program, x.dtype.itemsize, p.n_init_program)
+    static = dict(
+        n_clusters=p.k_program,
+        init=method,
+        n_init=p.n_init_program,
+        max_iter=p.history,
+        chunk_size=min(chunk, p.rows),
+        progress=bool(progress),
+    )
+    counts = (np.int32(p.k), np.int32(p.max_iter), np.int32(p.n_init))
+    return (xp, wp, given, *counts), static

@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxmix import _bounds as bounds
@@ -563,22 +562,11 @@ def kmeans(
             weights_given=weights is not None,
         )
     # A small fit: one program per size bucket (see _buckets).
-    xp, wp = B.pad_rows(x, a.weights, p.rows)
-    given = None if init_centers is None else B.pad_first(init_centers, p.k_program)
-    static = dict(
-        n_clusters=p.k_program,
-        init=method,
-        n_init=p.n_init_program,
-        max_iter=p.history,
-        chunk_size=min(
-            a.chunk_size or default_chunk_size(p.rows, p.k_program, x.dtype.itemsize, p.n_init_program), p.rows
-        ),
-        algorithm="lloyd",
-        progress=bool(progress),
-    )
-    counts = (np.int32(k), np.int32(a.max_iter), np.int32(n_init))
+    (xp, wp, given, *counts), static = B.centroid_inputs(p, x, a.weights, init_centers, method, a.chunk_size, progress)
     r = _progress.run(
-        "kmeans", functools.partial(_kmeans.small, key, xp, wp, given, tol_arr, *counts, **static), progress
+        "kmeans",
+        functools.partial(_kmeans.small, key, xp, wp, given, tol_arr, *counts, algorithm="lloyd", **static),
+        progress,
     )
     return r._replace(
         centers=B.take_first(r.centers, k),

@@ -20,7 +20,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import logsumexp
 
 from jaxmix import _buckets as B
@@ -254,19 +253,9 @@ def soft_kmeans(
     beta_arr, tol_arr = V.scalar(beta, x.dtype), V.scalar(tol, x.dtype)
     p = None if V.is_traced(x) or S.row_axes_of(x) is not None else B.plan(n, k, d, n_init, a.max_iter)
     if p is not None:  # a small fit: the program of its size bucket (see _buckets)
-        xp, wp = B.pad_rows(x, a.weights, p.rows)
-        given = None if init_centers is None else B.pad_first(init_centers, p.k_program)
-        static = dict(
-            n_clusters=p.k_program,
-            init=method,
-            n_init=p.n_init_program,
-            max_iter=p.history,
-            chunk_size=min(
-                a.chunk_size or default_chunk_size(p.rows, p.k_program, x.dtype.itemsize, p.n_init_program), p.rows
-            ),
-            progress=bool(progress),
+        (xp, wp, given, *counts), static = B.centroid_inputs(
+            p, x, a.weights, init_centers, method, a.chunk_size, progress
         )
-        counts = (np.int32(k), np.int32(a.max_iter), np.int32(n_init))
         args = (key, xp, wp, given, beta_arr, tol_arr, *counts)
         r = _progress.run("soft_kmeans", functools.partial(_soft_kmeans.small, *args, **static), progress)
         return r._replace(
