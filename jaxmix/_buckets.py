@@ -57,6 +57,7 @@ class Plan(NamedTuple):
     n_init_program: int
     max_iter: int
     history: int  # static history length (>= max_iter)
+    work: int  # multiply-adds per iteration of the distance pass (rows * k_program * d * n_init_program)
 
 
 def plan(n: int, k: int, d: int, n_init: int, max_iter: int) -> Plan | None:
@@ -66,9 +67,10 @@ def plan(n: int, k: int, d: int, n_init: int, max_iter: int) -> Plan | None:
     if kp < k:  # k close to n: no room to round k
         kp = k
     ni = pow2(n_init)
-    if rows * kp * d * ni > SMALL_WORK:
+    work = rows * kp * d * ni
+    if work > SMALL_WORK:
         return None
-    return Plan(n, rows, k, kp, n_init, ni, max_iter, pow2(max_iter, MIN_HISTORY))
+    return Plan(n, rows, k, kp, n_init, ni, max_iter, pow2(max_iter, MIN_HISTORY), work)
 
 
 # Per-row toolbox calls (predict, transform, log_prob, ...) pad rows up to this many

@@ -500,7 +500,9 @@ def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: i
         restart_group=None if group >= p.n_init_program else group,
     )
     counts = (np.int32(p.k), np.int32(p.max_iter), np.int32(p.n_init))
-    fit = functools.partial(_gmm.small, key, xp, wp, tol, reg_covar, prior, overrides, *counts, **static)
+    fit = functools.partial(
+        _gmm.small(gmm_work(p.work, ctype, d)), key, xp, wp, tol, reg_covar, prior, overrides, *counts, **static
+    )
     r = _progress.run("gmm", fit, progress)
     k = p.k
     prm = r.params
@@ -517,6 +519,14 @@ def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: i
         history=B.take_first(r.history, p.max_iter),
         collapsed=B.take_first(r.collapsed, k),
     )
+
+
+def gmm_work(distance_work: int, covariance_type: str, d: int) -> int:
+    """Multiply-adds per E-step from k-means' `n k d` (`_buckets.Plan.work`): full covariances
+    whiten every row per component (`n k d^2`), a tied one once per row (`n (k + d) d`)."""
+    if covariance_type == "full":
+        return distance_work * d
+    return distance_work * 2 if covariance_type == "tied" else distance_work
 
 
 def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_init: int) -> int:

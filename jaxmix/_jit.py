@@ -46,9 +46,51 @@ import jax
 
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # Small fits (a size bucket, `_buckets`) finish in milliseconds, so their compile is
-# most of the user's time: LLVM level 0 compiled the k-means and GMM programs ~40%
-# faster, and ran them ~3x slower (6 -> 19 ms for 16 restarts on 192 x 13; bench/).
-CPU_SMALL_COMPILER_OPTIONS = {"xla_backend_optimization_level": int(os.environ.get("JAXMIX_SMALL_OPT_LEVEL", "0"))}
+# most of the user's time. XLA:CPU's fusion emitters cost most of a small program's
+# compile; without them, measured on the 2-core CPU (bench/, wine 178 x 13):
+#   k-means (16 restarts): compile 1.83 -> 0.94 s at LLVM level 0, run 21 -> 35 ms;
+#   full GMM:              compile 2.22 -> 0.83 s at level 0, run 8 -> 6 ms.
+# Level 0 runs arithmetic ~4x slower than level 1, so it is kept for fits of at most
+# TINY_WORK multiply-adds per iteration (a few ms per iteration at worst); larger
+# small fits compile at level 1 without fusion emitters (runs within 30% of the
+# default, compiles 0.7-1.6 s faster). Large fits keep the default emitters.
+CPU_TINY_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+CPU_SMALL_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
+TINY_WORK = 2**19
+# JAXMIX_COMPILE=fast compiles every program for compile speed: the tiny options for tiny
+# fits, the small ones for all others (large fits included; they run up to ~1.5x slower).
+# For test suites and short scripts, where compiling is most of the run time.
+ENV_COMPILE = "JAXMIX_COMPILE"
+_unsupported_options: set[str] = set()  # options this jaxlib refused ("No such compile option")
+
+
+def compiler_options(work: int | None = None) -> dict[str, Any] | None:
+    """XLA compiler options for a program: None off CPU; by `work` (multiply-adds per iteration)
+    for a small fit (`_buckets`), the default options for `work=None`."""
+    if jax.default_backend() != "cpu":
+        return None
+    fast = os.environ.get(ENV_COMPILE, "").strip().lower() == "fast"
+    if work is None:
+        options = CPU_SMALL_COMPILER_OPTIONS if fast else CPU_COMPILER_OPTIONS
+    elif work <= TINY_WORK:
+        options = CPU_TINY_COMPILER_OPTIONS
+    else:
+        options = CPU_SMALL_COMPILER_OPTIONS
+    return {k: v for k, v in options.items() if k not in _unsupported_options}
+
+
+def _drop_unknown_option(error: Exception) -> bool:
+    """Remember an option this jaxlib does not know (so later programs leave it out); True if found."""
+    text = str(error)
+    if "No such compile option" not in text:
+        return False
+    for name in set(CPU_TINY_COMPILER_OPTIONS) | set(CPU_SMALL_COMPILER_OPTIONS) | set(CPU_COMPILER_OPTIONS):
+        if f"'{name}'" in text and name not in _unsupported_options:
+            _unsupported_options.add(name)
+            return True
+    return False
+
+
 ENV_CACHE_DIR = "JAXMIX_CACHE_DIR"
 ENV_MAX_PROGRAMS = "JAXMIX_MAX_PROGRAMS"
 DEFAULT_MAX_PROGRAMS = 256
@@ -277,14 +319,12 @@ class _FitJit:
         dynamic = {k: v for k, v in bound.arguments.items() if k not in self._static}
         return static, dynamic
 
-    def _program(self, static: dict[str, Any], small: bool = False) -> _Program:
-        key = (self, small, tuple(sorted(static.items())))
+    def _program(self, static: dict[str, Any], work: int | None = None) -> _Program:
+        options = compiler_options(work)
+        key = (self, tuple(sorted((options or {}).items())), tuple(sorted(static.items())))
         with _lock:
             prog = _programs.get(key)
             if prog is None:
-                options = None
-                if jax.default_backend() == "cpu":
-                    options = CPU_SMALL_COMPILER_OPTIONS if small else CPU_COMPILER_OPTIONS
                 prog = _Program(
                     jax.jit(functools.partial(self._fun, **static), compiler_options=options, **self._jit_kwargs)
                 )
@@ -294,26 +334,34 @@ class _FitJit:
             return prog
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(False, args, kwargs)
+        return self._call(None, args, kwargs)
 
-    def small(self, *args: Any, **kwargs: Any) -> Any:
-        """Call as a small fit: compiled for compile speed (`CPU_SMALL_COMPILER_OPTIONS`)."""
-        return self._call(True, args, kwargs)
+    def small(self, work: int | None) -> Callable[..., Any]:
+        """This program for a small fit of `work` multiply-adds per iteration (or pass over the rows),
+        compiled for compile speed (`compiler_options(work)`); `work=None` is a plain call.
+        Usage: `program.small(work)(*args, **kwargs)`."""
+        return lambda *args, **kwargs: self._call(work, args, kwargs)
 
-    def _call(self, small: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _call(self, work: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         leaves = jax.tree_util.tree_leaves((args, kwargs))
         if any(isinstance(a, jax.core.Tracer) for a in leaves) or _tracing():
             # Inside a user's jit/vmap the program is theirs.
             return self._default(*args, **kwargs)
         static, dynamic = self._split(args, kwargs)
-        prog = self._program(static, small)
+        prog = self._program(static, work)
         shapes = tuple((getattr(a, "shape", None), str(getattr(a, "dtype", type(a)))) for a in leaves)
         signature = (tuple(sorted(static.items())), jax.tree_util.tree_structure(dynamic), shapes)
         new = signature not in prog.seen
         timer = _notice(f"{self._fun.__name__.lstrip('_')} for {_describe(static)}") if new else None
         try:
             with _disk_cache():
-                out = prog.jitted(**dynamic)
+                try:
+                    out = prog.jitted(**dynamic)
+                except jax.errors.JaxRuntimeError as e:  # an option this jaxlib does not have: without it
+                    if not new or not _drop_unknown_option(e):
+                        raise
+                    prog = self._program(static, work)
+                    out = prog.jitted(**dynamic)
         finally:
             if timer is not None:
                 timer.cancel()

@@ -565,7 +565,7 @@ def kmeans(
     (xp, wp, given, *counts), static = B.centroid_inputs(p, x, a.weights, init_centers, method, a.chunk_size, progress)
     r = _progress.run(
         "kmeans",
-        functools.partial(_kmeans.small, key, xp, wp, given, tol_arr, *counts, algorithm="lloyd", **static),
+        functools.partial(_kmeans.small(p.work), key, xp, wp, given, tol_arr, *counts, algorithm="lloyd", **static),
         progress,
     )
     return r._replace(
@@ -621,7 +621,8 @@ def kmeans_predict(centers: Any, x: Any, *, chunk_size: int | None = None) -> ja
     """
     c, x, chunk = _check_predict_args(centers, x, chunk_size)
     xp, n = B.pad_rows_for_toolbox(x)
-    return B.take_first(_predict(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+    program = _predict.small(_toolbox_work(c, x, xp))
+    return B.take_first(program(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
 
 
 def transform(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Array:
@@ -636,7 +637,13 @@ def transform(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Arr
     """
     c, x, chunk = _check_predict_args(centers, x, chunk_size)
     xp, n = B.pad_rows_for_toolbox(x)
-    return B.take_first(_transform(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+    program = _transform.small(_toolbox_work(c, x, xp))
+    return B.take_first(program(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+
+
+def _toolbox_work(centers: Any, x: Any, xp: Any) -> int | None:
+    """Multiply-adds of a small per-row pass (padded rows, `_buckets`) for its compiler options; else None."""
+    return xp.shape[0] * centers.shape[0] * x.shape[1] if B.toolbox_small(x) else None
 
 
 def _padded_chunk(chunk: int, n: int, xp: Any) -> int:

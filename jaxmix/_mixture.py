@@ -22,7 +22,7 @@ from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._distances import log_probabilities
-from jaxmix._gmm import gmm_chunk_size, weighted_log_prob
+from jaxmix._gmm import gmm_chunk_size, gmm_work, weighted_log_prob
 from jaxmix._gmm_params import GMMParams
 from jaxmix._jit import fit_jit
 
@@ -82,6 +82,7 @@ class _Prepared(NamedTuple):
     n: int  # real rows
     k: int  # real components
     original: GMMParams  # the checked, unpadded parameters
+    work: int | None  # multiply-adds of the pass when small (its compiler options, `_jit`); else None
 
 
 def _prepare(params: Any, x: Any, chunk_size: int | None) -> _Prepared:
@@ -97,7 +98,9 @@ def _prepare(params: Any, x: Any, chunk_size: int | None) -> _Prepared:
         w: Any = np.concatenate([np.ones(n, x.dtype), np.zeros(xp.shape[0] - n, x.dtype)])
     else:
         w = jnp.ones((n,), x.dtype)
-    return _Prepared(_pad_components(params) if small else params, xp, w, min(chunk, xp.shape[0]), n, k, params)
+    padded = _pad_components(params) if small else params
+    work = gmm_work(xp.shape[0] * padded.means.shape[0] * d, params.covariance_type, d) if small else None
+    return _Prepared(padded, xp, w, min(chunk, xp.shape[0]), n, k, params, work)
 
 
 def _pad_components(params: GMMParams) -> GMMParams:
@@ -132,7 +135,7 @@ def _pad_components(params: GMMParams) -> GMMParams:
 def _rows(params: Any, x: Any, what: str, chunk_size: int | None) -> jax.Array:
     """`_per_row` in the program of the size bucket, cut back to n rows (and k columns)."""
     p = _prepare(params, x, chunk_size)
-    out = B.take_first(_per_row(p.params, p.x, what=what, chunk_size=p.chunk), p.n)
+    out = B.take_first(_per_row.small(p.work)(p.params, p.x, what=what, chunk_size=p.chunk), p.n)
     if what == "proba" and p.params.means.shape[0] != p.k:
         return jax.device_put(np.asarray(out)[:, : p.k])
     return out
@@ -141,7 +144,7 @@ def _rows(params: Any, x: Any, what: str, chunk_size: int | None) -> jax.Array:
 def _totals(params: Any, x: Any, chunk_size: int | None) -> tuple[_Prepared, Any]:
     """(prepared arguments, (log-likelihood, entropy, hard term) summed over the real rows)."""
     p = _prepare(params, x, chunk_size)
-    return p, _sums(p.params, p.x, p.w, chunk_size=p.chunk)
+    return p, _sums.small(p.work)(p.params, p.x, p.w, chunk_size=p.chunk)
 
 
 def log_prob(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:

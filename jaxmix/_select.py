@@ -486,7 +486,9 @@ def _select_small(
         chunk_size=min(chunk, p.rows),
     )
     args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, x.dtype), V.scalar(reg_covar, x.dtype))
-    run = functools.partial(_select_type, *args, np.int32(p.max_iter), None, **static)
+    run = functools.partial(
+        _select_type.small(G.gmm_work(p.work, ctype, d)), *args, np.int32(p.max_iter), None, **static
+    )
     out = jax.device_get(_progress.run(f"select {ctype}", run, progress))
     out["labels"] = out["labels"][:, : p.n]
     out["history"] = out["history"][:, : p.max_iter]

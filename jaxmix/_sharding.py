@@ -35,7 +35,7 @@ from jax.sharding import PartitionSpec as P
 from jaxmix import _collective as coll
 from jaxmix import _progress
 from jaxmix import _validation as V
-from jaxmix._jit import CPU_COMPILER_OPTIONS
+from jaxmix._jit import compiler_options
 
 
 def row_axes_of(x: Any) -> tuple[Any, tuple[str, ...]] | None:
@@ -162,8 +162,7 @@ def _program(
 
     specs = jax.tree_util.tree_map(spec, rows_tree)
     mapped = jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=specs, check_vma=False)
-    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-    return jax.jit(mapped, compiler_options=options)
+    return jax.jit(mapped, compiler_options=compiler_options())
 
 
 def run(

@@ -257,7 +257,7 @@ def soft_kmeans(
             p, x, a.weights, init_centers, method, a.chunk_size, progress
         )
         args = (key, xp, wp, given, beta_arr, tol_arr, *counts)
-        r = _progress.run("soft_kmeans", functools.partial(_soft_kmeans.small, *args, **static), progress)
+        r = _progress.run("soft_kmeans", functools.partial(_soft_kmeans.small(p.work), *args, **static), progress)
         return r._replace(
             centers=B.take_first(r.centers, k),
             weights=B.take_first(r.weights, k),

@@ -15,6 +15,12 @@ settings.register_profile(
 )
 settings.load_profile("jaxmix")
 
+# The suite compiles hundreds of programs on small data: compile them all for compile
+# speed (jaxmix._jit.compiler_options; the same programs, optimised less). Set before
+# any test runs, so notebook kernels and worker processes inherit it too.
+# tests/test_programs.py checks the default options explicitly.
+os.environ.setdefault("JAXMIX_COMPILE", "fast")
+
 
 def make_blobs(seed, n=300, d=2, k=3, spread=0.5, scale=5.0, dtype=np.float32):
     """Gaussian blobs around k random centres; returns (x, true_centres)."""
@@ -23,6 +29,17 @@ def make_blobs(seed, n=300, d=2, k=3, spread=0.5, scale=5.0, dtype=np.float32):
     labels = rng.integers(0, k, size=n)
     x = centres[labels] + spread * rng.normal(size=(n, d))
     return x.astype(dtype), centres.astype(dtype)
+
+
+def pytest_collection_modifyitems(items):
+    """Worker groups for `--dist loadgroup` (dev.py): one per file, so a file's module fixtures
+    and compiled programs stay on one worker; each notebook run is its own group, so the five
+    long notebook runs spread over both workers."""
+    for item in items:
+        name = item.nodeid.split("::")[0]
+        if item.nodeid.startswith("tests/test_notebooks.py::test_notebook_runs"):
+            name = item.nodeid
+        item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture

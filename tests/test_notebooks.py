@@ -66,6 +66,7 @@ def test_readme_figures_come_from_the_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.delenv("JAXMIX_NOTEBOOK_SIZE", raising=False)  # the small version
+    monkeypatch.delenv("JAXMIX_COMPILE", raising=False)  # as users run them (conftest.py sets it)
     # One thread per kernel: the kernel shares 2 cores with the pytest workers, and
     # oversubscribed thread pools made a notebook ~1.8x slower (measured on notebook 4).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
