@@ -11,8 +11,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from jaxmix._io import atomic_write
-
 MAX_TABLE_COLUMNS = 8  # wider data: the summary shows the first ones
 
 
@@ -29,6 +27,8 @@ def write_csv(path: str | os.PathLike[str] | IO[str], header: list[str], columns
     lines.extend(fmt % r for r in zip(*cols, strict=True))
     text = "\n".join(lines) + "\n"
     if isinstance(path, (str, os.PathLike)):
+        from jaxmix._io import atomic_write  # imports JAX: not at the top (`jaxmix --help` stays quick)
+
         with atomic_write(path) as f:
             f.write(text.encode("utf-8"))
     else:
@@ -55,17 +55,6 @@ def cluster_table(
     return out
 
 
-def projection(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(mean, (d, 2) axes, axis labels) for the plot: the first two columns, or PCA for d > 2."""
-    d = x.shape[1]
-    if d <= 2:
-        return np.zeros(d), np.eye(d), []
-    mean = x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    share = s**2 / max(float(np.sum(s**2)), np.finfo(float).tiny)
-    return mean, vt[:2].T, [f"PC{i + 1} ({100 * share[i]:.0f}% of variance)" for i in range(2)]
-
-
 def plot(
     path: str | os.PathLike[str],
     x: np.ndarray,
@@ -74,12 +63,17 @@ def plot(
     names: list[str],
     title: str,
     resp: np.ndarray | None = None,
+    params: Any = None,
+    centers_label: str = "centres",
 ) -> bool:
-    """Scatter of the data coloured by cluster, centres marked; False when matplotlib is missing.
+    """The figure of a fit, drawn by `jaxmix.plot`; False when matplotlib is missing.
 
-    Two columns are drawn as they are; more are projected on their first
-    two principal components (of the data as fitted, so standardised when
-    the fit was); one column is drawn against the row number.
+    Points coloured by cluster (mixed by responsibility for mixtures), a
+    legend from colour to the label numbers of labels.csv, the centres (or
+    means) marked and a mixture's 1- and 2-sigma ellipses (`params`). Two
+    columns are drawn as they are, more on their first two principal
+    components, one against the row number; beyond `jaxmix.plot`'s
+    MAX_POINTS rows a random sample is drawn, as the figure says.
     """
     try:
         import matplotlib
@@ -88,29 +82,36 @@ def plot(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    k = centers.shape[0]
-    if k <= 10:
-        palette = np.array([plt.get_cmap("tab10")(j)[:3] for j in range(k)])
-    else:
-        palette = np.array([plt.get_cmap("hsv")(j / k)[:3] for j in range(k)])
-    # Mixtures: colours mixed by responsibility (Bishop, PRML Fig. 9.8).
-    colours = np.clip(resp @ palette, 0, 1) if resp is not None else palette[labels]
+    from jaxmix import _plot
+    from jaxmix._io import atomic_write
+
     fig, ax = plt.subplots(figsize=(6.5, 5), dpi=110)
-    if x.shape[1] == 1:
-        pts, cts = np.column_stack([np.arange(x.shape[0]), x[:, 0]]), None
-        ax.set_xlabel("row")
-        ax.set_ylabel(names[0])
+    n, d = x.shape
+    if d >= 2:
+        if resp is not None:
+            _plot.plot.scatter(x, proba=resp, centers=centers, ax=ax, centers_label=centers_label)
+        else:
+            _plot.plot.scatter(x, labels, centers=centers, ax=ax, centers_label=centers_label)
+        if params is not None:
+            _plot.plot.ellipses(params, x=x if d > 2 else None, ax=ax)
+        if d == 2:
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(names[1])
+    else:  # jaxmix.plot draws two features or more: one column against the row number
+        k = centers.shape[0]
+        palette = _plot._palette(k)
+        colours = np.clip(resp @ palette, 0, 1) if resp is not None else palette[labels]
+        rows = np.arange(n)[_plot.sample_rows(n, _plot.MAX_POINTS)]
+        ax.scatter(rows, x[rows, 0], c=colours[rows], s=10, alpha=0.8, edgecolors="none")
+        if len(rows) < n:
+            _plot.note_sample(ax, len(rows), n)
         for j in range(k):
             ax.axhline(centers[j, 0], color=palette[j], lw=1.5)
-    else:
-        mean, axes, axis_names = projection(x)
-        pts, cts = (x - mean) @ axes, (centers - mean) @ axes
-        ax.set_xlabel(axis_names[0] if axis_names else names[0])
-        ax.set_ylabel(axis_names[1] if axis_names else names[1])
-    ax.scatter(pts[:, 0], pts[:, 1], c=colours, s=10, alpha=0.8, edgecolors="none")
-    if cts is not None:
-        ax.scatter(cts[:, 0], cts[:, 1], marker="X", s=140, c="black", edgecolors="white", label="centres")
-        ax.legend(loc="best", fontsize=8)
+        handles = _plot.cluster_legend(k, "component" if resp is not None else "cluster")
+        if handles:
+            ax.legend(handles=handles, loc="best", fontsize=8)
+        ax.set_xlabel("row")
+        ax.set_ylabel(names[0])
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     with atomic_write(path) as f:

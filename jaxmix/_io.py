@@ -53,8 +53,10 @@ import contextlib
 import importlib
 import io
 import json
+import math
 import os
 import re
+import stat
 import struct
 import tempfile
 import zipfile
@@ -66,11 +68,12 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from jaxmix._covariance import COVARIANCE_TYPES
+from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
 from jaxmix._gmm import GMMResult
 from jaxmix._gmm_params import GMMParams
 from jaxmix._kmeans import KMeansResult
 from jaxmix._soft_kmeans import SoftKMeansResult
+from jaxmix._validation import positive_definite
 
 FORMAT = "jaxmix-model"
 FORMAT_VERSION = 1
@@ -78,6 +81,11 @@ HEADER = "__jaxmix__"
 RESERVED = frozenset({"format", "format_version", "jaxmix_version", "kind", "arrays", "metadata"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _ZIP_MAGIC = b"PK\x03\x04"
+# Bounds checked before anything is inflated: a damaged or hostile file must not make `load`
+# read gigabytes. The header is JSON of names and small metadata; a few MiB is already huge.
+HEADER_MAX_BYTES = 16 * 2**20
+NPY_HEADER_MAX = 2**16  # an .npy member's own header (dtype, shape), beyond its data
+MAX_DEPTH = 32  # JSON nesting of the header (its metadata included); Python's parser recurses
 # A fixed timestamp: the same model always gives the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -177,14 +185,19 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
+    mode = _new_file_mode()
+    with contextlib.suppress(OSError):
+        old = os.stat(target)
+        if stat.S_ISREG(old.st_mode):  # a file replaced keeps its permissions (e.g. private, 0600)
+            mode = stat.S_IMODE(old.st_mode)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the usual mode.
-        os.chmod(tmp, _new_file_mode())
+        # mkstemp makes the file private (0600); give it the old file's mode, else the usual one.
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -261,6 +274,8 @@ def save(obj: Any, path: str | os.PathLike[str], *, metadata: Mapping[str, Any] 
         if not isinstance(metadata, Mapping):
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         header["metadata"] = dict(metadata)
+    if _depth(header) > MAX_DEPTH:  # `load` refuses such a header; say so now
+        raise ValueError(f"model metadata is nested more than {MAX_DEPTH - 1} levels deep; flatten it")
     try:
         text = json.dumps(header, allow_nan=False, sort_keys=False)
     except (TypeError, ValueError) as e:
@@ -285,9 +300,77 @@ def _bad(path: Any, why: str) -> ModelFileError:
     return ModelFileError(f"{os.fspath(path)}: {why}")
 
 
+def _depth(obj: Any) -> int:
+    """How deep dicts and lists nest in `obj` (1 for a flat one), counted without recursion; stops past MAX_DEPTH."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack and deepest <= MAX_DEPTH:
+        o, level = stack.pop()
+        if isinstance(o, dict):
+            o = list(o.values())
+        if isinstance(o, (list, tuple)):
+            deepest = max(deepest, level)
+            stack.extend((c, level + 1) for c in o)
+    return deepest
+
+
+def _kind_of_file(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str = "file", error: type[ValueError] = ValueError) -> str:
+    """`path` as a string if it names a regular file (links followed); else `error` naming it.
+
+    Reading a FIFO blocks until some other process writes to it, and a
+    device may never end: every file jaxmix reads (model files, `.npy`
+    shards, the command line's data files) goes through this check (or
+    `open_regular`) first. `os.stat` itself never blocks.
+
+    Raises:
+      FileNotFoundError: nothing at `path`.
+      ValueError (or `error`): a directory, FIFO, socket or device.
+    """
+    p = os.fspath(path)
+    mode = os.stat(p).st_mode
+    if not stat.S_ISREG(mode):
+        raise error(f"{p}: {_kind_of_file(mode)}, not a regular file; give the {what} as a regular file")
+    return p
+
+
+def open_regular(path: str | os.PathLike[str], what: str = "file", error: type[ValueError] = ValueError) -> IO[bytes]:
+    """Open `path` for binary reading if it is a regular file (see `check_regular_file`), checked on the open file.
+
+    The file is opened without blocking (O_NONBLOCK, which a FIFO would
+    otherwise need a writer for) and checked with `fstat`, so a file swapped
+    for a FIFO between a check and the open is refused too.
+    """
+    p = os.fspath(path)
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{p}: {_kind_of_file(mode)}, not a regular file; give the {what} as a regular file")
+        return os.fdopen(fd, "rb")  # O_NONBLOCK has no effect on a regular file
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read(path: str | os.PathLike[str], with_arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The checked header and (optionally) the arrays it lists."""
-    with open(path, "rb") as f:  # FileNotFoundError for a missing file
+    """The checked header and (optionally) the arrays it lists.
+
+    Sizes are checked before anything is inflated: the header member
+    against HEADER_MAX_BYTES, each array member's declared size and .npy
+    header against the dtype and shape the JSON header gives it, so a
+    small hostile file cannot make this read gigabytes.
+    """
+    with open_regular(path, "model file", ModelFileError) as f:  # FileNotFoundError for a missing file
         magic = f.read(4)
         if not magic:
             raise _bad(path, "the file is empty, not a jaxmix model file")
@@ -295,16 +378,17 @@ def _read(path: str | os.PathLike[str], with_arrays: bool) -> tuple[dict[str, An
             raise _bad(path, "not a jaxmix model file (not an .npz archive)")
         f.seek(0)
         try:
-            with np.load(f, allow_pickle=False) as z:
-                if HEADER not in z.files:
+            with zipfile.ZipFile(f) as z:
+                members = {i.filename: i for i in z.infolist()}
+                if HEADER + ".npy" not in members:
                     raise _bad(path, f"not a jaxmix model file (an .npz archive without a {HEADER} member)")
-                header = _parse_header(path, z[HEADER])
+                header = _parse_header(path, _member(path, z, members[HEADER + ".npy"], HEADER, None))
                 arrays = {}
                 if with_arrays:
                     for name, spec in header["arrays"].items():
-                        if name not in z.files:
+                        if name + ".npy" not in members:
                             raise _bad(path, f"truncated or corrupt model file: array {name!r} is missing")
-                        arrays[name] = _checked(path, name, z[name], spec)
+                        arrays[name] = _member(path, z, members[name + ".npy"], name, spec)
         except ModelFileError:
             raise
         except (
@@ -325,13 +409,70 @@ def _read(path: str | os.PathLike[str], with_arrays: bool) -> tuple[dict[str, An
     return header, arrays
 
 
+def _member(path: Any, z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, spec: dict[str, Any] | None) -> np.ndarray:
+    """One .npy member, of the dtype and shape `spec` gives (None: the header, 1-D uint8 of at most HEADER_MAX_BYTES).
+
+    Nothing is inflated before the member's declared size fits the
+    expected one, and no data before its .npy header agrees with `spec`.
+    """
+    what = "the header" if spec is None else f"array {name!r}"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # bzip2/lzma inflate without bound
+        raise _bad(path, f"corrupt model file: {what} uses compression method {info.compress_type}")
+    shape: tuple[int, ...] = ()
+    if spec is None:
+        dtype, limit = np.dtype(np.uint8), HEADER_MAX_BYTES
+    else:
+        dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])  # checked by _parse_header
+        limit = math.prod(shape) * dtype.itemsize
+    if info.file_size > limit + NPY_HEADER_MAX:
+        raise _bad(
+            path,
+            f"corrupt model file: {what} inflates to {info.file_size} bytes, "
+            + ("more than a header may" if spec is None else f"more than its {dtype.str} {list(shape)} take"),
+        )
+    with z.open(info) as m:
+        version = np.lib.format.read_magic(m)
+        if version not in ((1, 0), (2, 0)):
+            raise _bad(path, f"corrupt model file: {what} is an .npy of version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        got_shape, fortran, got_dtype = read_header(m, max_header_size=NPY_HEADER_MAX)
+        if spec is None:
+            if got_dtype != dtype or len(got_shape) != 1 or got_shape[0] > limit:
+                raise _bad(path, f"not a jaxmix model file ({HEADER} is not UTF-8 bytes)")
+            shape = tuple(got_shape)
+        elif got_dtype.str != dtype.str or got_shape != shape:
+            raise _bad(
+                path,
+                f"corrupt model file: array {name!r} is {got_dtype.str} {list(got_shape)}, "
+                f"the header says {dtype.str} {list(shape)}",
+            )
+        flat = np.empty(math.prod(shape), dtype)
+        if _read_into(m, flat.view(np.uint8)) != flat.nbytes or m.read(1):  # the last read checks the CRC
+            raise _bad(path, f"truncated or corrupt model file: {what} does not hold {flat.nbytes} bytes of data")
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+
+
+def _read_into(f: IO[bytes], out: np.ndarray) -> int:
+    """Fill the uint8 array `out` from `f` in 16 MiB reads (never a second copy of the whole); bytes read."""
+    got = 0
+    while got < out.size:
+        chunk = f.read(min(out.size - got, 2**24))
+        if not chunk:
+            break
+        out[got : got + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        got += len(chunk)
+    return got
+
+
 def _parse_header(path: Any, raw: np.ndarray) -> dict[str, Any]:
-    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
-        raise _bad(path, f"not a jaxmix model file ({HEADER} is not UTF-8 bytes)")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"corrupt model header ({e})") from None
+    except RecursionError:
+        header = None  # nested deeper than Python's parser goes: refused below
+    if header is None or _depth(header) > MAX_DEPTH:
+        raise _bad(path, f"corrupt model header: JSON nested more than {MAX_DEPTH} levels deep")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _bad(path, f"not a jaxmix model file (header format is not {FORMAT!r})")
     version = header.get("format_version")
@@ -346,21 +487,32 @@ def _parse_header(path: Any, raw: np.ndarray) -> dict[str, Any]:
     arrays = header.get("arrays")
     if not isinstance(arrays, dict) or not all(isinstance(v, dict) for v in arrays.values()):
         raise _bad(path, "corrupt model header (no array list)")
+    for name, spec in arrays.items():
+        _check_spec(path, name, spec)
     if not isinstance(header.get("kind"), str):
         raise _bad(path, "corrupt model header (no kind)")
+    if not isinstance(header.get("metadata", {}), dict):  # save() only writes a dict; callers rely on one
+        raise _bad(path, f"corrupt model header: metadata is a {type(header['metadata']).__name__}, not a JSON object")
     return header
 
 
-def _checked(path: Any, name: str, arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    if not isinstance(arr, np.ndarray):  # numpy hands back raw bytes for a member that is not .npy
-        raise _bad(path, f"truncated or corrupt model file: array {name!r} is not an .npy member")
-    if arr.dtype.str != spec.get("dtype") or list(arr.shape) != spec.get("shape"):
+def _check_spec(path: Any, name: str, spec: dict[str, Any]) -> None:
+    """An array entry of the header: a name save() writes, a bool/integer/float dtype, a shape of sizes >= 0."""
+    dtype, shape = spec.get("dtype"), spec.get("shape")
+    try:
+        dt = np.dtype(dtype) if isinstance(dtype, str) else None
+    except TypeError:
+        dt = None
+    if not _NAME.match(name) or dt is None or dt.kind not in "biuf" or dt.fields is not None or dt.str != dtype:
         raise _bad(
-            path,
-            f"corrupt model file: array {name!r} is {arr.dtype.str} {list(arr.shape)}, "
-            f"the header says {spec.get('dtype')} {spec.get('shape')}",
+            path, f"corrupt model header: array {name!r} has dtype {dtype!r} (jaxmix saves bool, integer, float)"
         )
-    return arr
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 32
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+    ):
+        raise _bad(path, f"corrupt model header: array {name!r} has shape {shape!r}")
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -450,9 +602,44 @@ def _params_from_state(meta: dict[str, Any], arrays: dict[str, Any]) -> GMMParam
     ctype = meta["covariance_type"]
     if ctype not in COVARIANCE_TYPES:
         raise ValueError(f"covariance_type {ctype!r} is not one of {COVARIANCE_TYPES}")
-    return GMMParams(
+    p = GMMParams(
         arrays["weights"], arrays["means"], arrays["covariances"], arrays["precisions_cholesky"], covariance_type=ctype
     )
+    _check_params(p)
+    return p
+
+
+def _check_params(p: Any) -> None:
+    """What every fitted GMMParams satisfies, checked in NumPy in the file's own dtype (float64 stays float64).
+
+    A file whose checksums agree can still hold parameters that give NaN
+    from `predict_proba`/`score` (a negative precision factor, a negative
+    weight): refused at load, as `GMMParams.from_covariances` refuses them.
+    """
+    w, m, cov, u = (np.asarray(a) for a in (p.weights, p.means, p.covariances, p.precisions_cholesky))
+    named = {"weights": w, "means": m, "covariances": cov, "precisions_cholesky": u}
+    for name, a in named.items():
+        if a.dtype.kind != "f":
+            raise ValueError(f"{name} has dtype {a.dtype}, not a float dtype")
+    if m.ndim != 2 or w.shape != m.shape[:1]:
+        raise ValueError(f"means must be (k, d) and weights (k,), got shapes {m.shape} and {w.shape}")
+    expected = cov_shape(p.covariance_type, *m.shape)
+    if cov.shape != expected or u.shape != expected:
+        raise ValueError(
+            f"covariances and precisions_cholesky must have shape {expected} for covariance_type="
+            f"{p.covariance_type!r}, got {cov.shape} and {u.shape}"
+        )
+    for name, a in named.items():
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+    total = float(np.sum(w, dtype=np.float64))
+    if (w < 0).any() or abs(total - 1.0) > 1e-4:
+        raise ValueError(f"weights must be >= 0 and sum to 1 (sum {total:.8g})")
+    full = p.covariance_type in ("full", "tied")
+    if not ((np.diagonal(u, axis1=-2, axis2=-1) if full else u) > 0).all():
+        raise ValueError("precisions_cholesky must have a positive diagonal (positive definite precisions)")
+    if not (positive_definite(cov) if full else bool((cov > 0).all())):
+        raise ValueError("covariances must be positive definite")
 
 
 def _gmm_result_to_state(r: GMMResult) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -23,6 +23,8 @@ from jaxmix._select import MCLUST_NAMES, SelectResult
 from jaxmix._soft_kmeans import SoftKMeansResult
 
 _MARKERS = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
+MAX_POINTS = 50_000  # a scatter draws a random sample of larger data (a million points take seconds and blur)
+MAX_LEGEND = 10  # clusters named in the legend (more get the hsv palette and no legend)
 _FITS = (KMeansResult, SoftKMeansResult, GMMResult)
 _OBJECTIVE = {
     KMeansResult: "inertia J (falls)",
@@ -115,6 +117,38 @@ def _centers(centers: Any, d: int) -> np.ndarray:
     if c.ndim != 2 or c.shape[1] != d:
         raise ValueError(f"centers must have shape (k, {d}) to match x, got {c.shape}")
     return c
+
+
+def sample_rows(n: int, max_points: int | None) -> np.ndarray | slice:
+    """The rows a scatter draws: all, or a sorted random sample of `max_points` (seeded, so figures repeat)."""
+    if max_points is None or n <= max_points:
+        return slice(None)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1:
+        raise ValueError(f"max_points must be a positive int or None, got {max_points!r}")
+    return np.sort(np.random.default_rng(0).choice(n, int(max_points), replace=False))
+
+
+def note_sample(ax: Any, shown: int, n: int) -> None:
+    ax.text(
+        0.99,
+        0.01,
+        f"{shown:,} of {n:,} points drawn (random sample)",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.3",
+    )
+
+
+def cluster_legend(k: int, what: str) -> list[Any]:
+    """Legend handles from colour to label number ("cluster 0", ...), as in labels.csv; none past MAX_LEGEND."""
+    from matplotlib.lines import Line2D
+
+    if k > MAX_LEGEND:
+        return []
+    palette = _palette(k)
+    return [Line2D([], [], ls="", marker="o", ms=6, color=palette[j], label=f"{what} {j}") for j in range(k)]
 
 
 def _component_covariances(params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +258,7 @@ class Plot:
 
             params = _as_params(result, "jaxmix.plot")
             p = np.asarray(predict_proba(params, xa))
-            ax = self.scatter(xa, proba=p, centers=params.means, ax=ax)
+            ax = self.scatter(xa, proba=p, centers=params.means, ax=ax, centers_label="means")
             self.ellipses(params, x=xa if xa.shape[1] > 2 else None, ax=ax)
         return _finish(ax, path)
 
@@ -237,15 +271,19 @@ class Plot:
         centers: Any = None,
         ax: Any = None,
         pca: bool = False,
+        centers_label: str = "centres",
+        max_points: int | None = MAX_POINTS,
     ) -> Any:
         """Scatter of the data coloured by cluster; returns the axes.
 
         Hard `labels` give each point its cluster's colour; `proba`
         (responsibilities, (n, k)) mixes the clusters' colours by each row,
         so uncertain points get blended colours (Bishop, PRML Fig. 9.8).
-        `centers` are marked with crosses. Data with more than two
+        The legend names each colour by its label number (up to 10
+        clusters). `centers` are marked with crosses. Data with more than two
         features (or `pca=True`) is drawn on its first two principal
-        components.
+        components. More than `max_points` rows are drawn as a random sample
+        of that many (a fixed seed), which the axes say in their corner.
 
         Args:
           x: data, (n_samples, n_features), n_features >= 2.
@@ -254,6 +292,8 @@ class Plot:
           centers: (k, n_features), optional.
           ax: a matplotlib Axes (default: a new figure).
           pca: project onto the first two principal components even when d == 2.
+          centers_label: the legend's name for `centers` ("means" for a mixture).
+          max_points: most points drawn (None: all).
 
         Example:
           >>> import jax, jaxmix, matplotlib
@@ -283,12 +323,19 @@ class Plot:
             colours = np.tile(np.array([[0.3, 0.3, 0.3]]), (n, 1))
         ax = _axes(ax)
         mean, axes, names = _projection(xa, pca)
-        pts = (xa - mean) @ axes
-        ax.scatter(pts[:, 0], pts[:, 1], c=colours, s=10, alpha=0.8, edgecolors="none")
+        rows = sample_rows(n, max_points)
+        pts = (xa[rows] - mean) @ axes
+        ax.scatter(pts[:, 0], pts[:, 1], c=colours[rows], s=10, alpha=0.8, edgecolors="none")
+        if len(pts) < n:
+            note_sample(ax, len(pts), n)
         if c is not None:
             cts = (c - mean) @ axes
-            ax.scatter(cts[:, 0], cts[:, 1], marker="X", s=140, c="black", edgecolors="white", label="centres")
-            ax.legend(loc="best", fontsize=8)
+            ax.scatter(cts[:, 0], cts[:, 1], marker="X", s=140, c="black", edgecolors="white", label=centers_label)
+        handles = ax.get_legend_handles_labels()[0]
+        if proba is not None or labels is not None:
+            handles = cluster_legend(k, "component" if proba is not None else "cluster") + handles
+        if handles:
+            ax.legend(handles=handles, loc="best", fontsize=8)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
         return _finish(ax)

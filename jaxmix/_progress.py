@@ -2,7 +2,7 @@
 
 The compiled loop (`_engine.iterate`) hands each iteration's count and
 objective to the host with `jax.debug.callback`; `report` below prints them
-to stderr as
+to stderr (never failing the fit when stderr cannot be written) as
 
     jaxmix kmeans: iteration 12 objective 1234.57 (cpu, 3.2 s)
 
@@ -13,7 +13,8 @@ otherwise a line is printed every `INTERVAL_S`. Fits that finish within
 Under `vmap` (restarts, a user's batch) the device side reduces the batch
 before calling the host: the largest iteration count and the best
 objective (`device_report` has a custom batching rule), so one callback per
-iteration reaches the host whatever the batch size.
+iteration reaches the host whatever the batch size. The iteration shown is
+thus the longest-running restart's; a result's `n_iter` is the winner's.
 
 The public fitting functions open a `session` around the call (they then
 wait for the result, so that the last line is complete when they return).
@@ -80,14 +81,20 @@ def _line(s: _Session, done: bool = False) -> str:
     return f"{s.label}: iteration {n} objective {obj:.6g} ({s.device}, {elapsed:.1f} s{', done' if done else ''})"
 
 
+def _emit(text: str) -> None:
+    """Write to stderr; a display never fails the fit it shows (stderr full, closed, a broken pipe)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def _write(s: _Session, done: bool = False) -> None:
     if _is_tty():
         # "\r" + clear-to-end-of-line: the status overwrites itself.
-        sys.stderr.write("\r" + _line(s, done) + "\x1b[K" + ("\n" if done else ""))
+        _emit("\r" + _line(s, done) + "\x1b[K" + ("\n" if done else ""))
         s.pending_newline = not done
     else:
-        sys.stderr.write(_line(s, done) + "\n")
-    sys.stderr.flush()
+        _emit(_line(s, done) + "\n")
     s.shown = s.last
     s.last_print = time.monotonic()
 
@@ -128,12 +135,11 @@ def note(message: str) -> None:
 
     A display never fails the work: a closed, full or broken stderr is ignored.
     """
-    with _lock, contextlib.suppress(Exception):
+    with _lock:
         if _active is not None and _active.pending_newline:
-            sys.stderr.write("\n")
+            _emit("\n")
             _active.pending_newline = False
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
+        _emit(message + "\n")
 
 
 @contextlib.contextmanager
@@ -172,7 +178,7 @@ def run(label: str, fit: Callable[[], T], progress: bool) -> T:
 def _close_implicit() -> None:
     # A fit traced in a user's jit has no session to end its terminal line.
     if _active is not None and _active.pending_newline:
-        sys.stderr.write("\n")
+        _emit("\n")
 
 
 def _reducer(minimize: bool):

@@ -123,20 +123,23 @@ class SelectResult:
     def table(self) -> str:
         """The grid as text: the criterion per k and covariance type, the winner starred."""
         names = [f"{t} ({MCLUST_NAMES[t]})" for t in self.covariance_types]
-        width = max(12, *(len(n) + 2 for n in names))
+        scores = self.scores
+        texts = [
+            ["degenerate" if self.degenerate[i, j] else f"{scores[i, j]:.3f}" for j in range(len(names))]
+            for i in range(len(self.n_components))
+        ]
+        # Wide enough for every cell (a space, the value, its two marks): large values never run together.
+        width = max(12, *(len(n) + 2 for n in names), *(len(v) + 3 for row in texts for v in row))
         lines = [
             f"{self.criterion.upper()} (lower is better; mclust prints the negative) by k and covariance type",
             "   k" + "".join(f"{n:>{width}}" for n in names),
         ]
-        scores = self.scores
         for i, k in enumerate(self.n_components):
             cells = []
             for j, t in enumerate(self.covariance_types):
-                v = scores[i, j]
                 star = "*" if (k, t) == (self.best_k, self.best_covariance_type) else " "
                 mark = "!" if not self.converged[i, j] else " "
-                text = "degenerate" if self.degenerate[i, j] else f"{v:.3f}"
-                cells.append(f"{text + star + mark:>{width}}")
+                cells.append(f"{texts[i][j] + star + mark:>{width}}")
             lines.append(f"{k:>4}" + "".join(cells))
         lines.append(
             f"best: k = {self.best_k}, {self.best_covariance_type} ({MCLUST_NAMES[self.best_covariance_type]}), "

@@ -18,12 +18,14 @@ their arrays are recognised by `shape`, `ndim`, `dtype` and slicing.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxmix._io import check_regular_file, open_regular
 from jaxmix._validation import check_magnitude, float_dtype
 
 # Default batch: rows that fill about this many bytes in the fit's dtype.
@@ -176,16 +178,12 @@ class ShardSource(Source):
         self.name = name
         shapes, dtypes = [], []
         for p in self.paths:
-            try:
-                a = np.load(p, mmap_mode="r", allow_pickle=False)
-            except ValueError as e:  # object arrays need pickle
-                raise TypeError(f"{p}: cannot be read without pickle ({e})") from None
-            if a.ndim != 2:
-                raise ValueError(f"{p}: a shard must be 2-D (rows, n_features), got shape {a.shape}")
-            target_dtype(a.dtype, p)
-            shapes.append(a.shape)
-            dtypes.append(a.dtype)
-            del a
+            shape, dtype = npy_header(p)
+            if len(shape) != 2:
+                raise ValueError(f"{p}: a shard must be 2-D (rows, n_features), got shape {shape}")
+            target_dtype(dtype, p)
+            shapes.append(shape)
+            dtypes.append(dtype)
         d = shapes[0][1]
         for p, s in zip(self.paths, shapes, strict=True):
             if s[1] != d:
@@ -206,7 +204,7 @@ class ShardSource(Source):
             if i + nb <= start:
                 i += nb
                 continue
-            a = np.load(p, mmap_mode="r", allow_pickle=False)
+            a = np.load(check_regular_file(p, ".npy shard"), mmap_mode="r", allow_pickle=False)
             step = self.batch_rows
             assert step is not None
             for j in range(nb):
@@ -216,6 +214,38 @@ class ShardSource(Source):
                     yield Batch(_checked_rows(a[lo:hi], self.n_features, self.dtype, where), None)
                 i += 1
             del a
+
+
+def npy_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of a `.npy` file from its header, checked against the file's size.
+
+    What `np.load(path, mmap_mode="r")` would refuse with a misleading
+    message is refused here naming the file and the cause: not a regular
+    file (a FIFO would block), not a `.npy` file, an object array (needs
+    pickle), a file shorter than its header says (truncated).
+    """
+    with open_regular(path, ".npy shard") as f:
+        size = os.fstat(f.fileno()).st_size
+        if f.read(6) != b"\x93NUMPY":
+            raise ValueError(f"{path}: not a .npy file (it does not start with the .npy magic string)")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read:
+                raise ValueError(f".npy format version {version} (jaxmix reads 1.0 and 2.0)")
+            shape, _, dtype = read[version](f)
+        except ValueError as e:
+            raise ValueError(f"{path}: truncated or corrupt .npy header ({e})") from None
+        if dtype.hasobject:
+            raise TypeError(f"{path}: holds Python objects (dtype {dtype}), which cannot be read without pickle")
+        need = f.tell() + math.prod(shape) * dtype.itemsize
+    if size < need:
+        raise ValueError(
+            f"{path}: truncated: its header describes {dtype} {tuple(shape)} ({need} bytes) but the file holds "
+            f"{size} bytes (an interrupted write or copy?)"
+        )
+    return tuple(shape), dtype
 
 
 class CallableSource(Source):

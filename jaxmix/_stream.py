@@ -20,8 +20,13 @@ They are NumPy `.npz` files written atomically and read with
 `allow_pickle=False`. Running the fit again with the same checkpoint
 resumes it: the same batches are summed in the same order, so the result is
 bit for bit the uninterrupted one. The checkpoint's fingerprint (model,
-options, key, init, source shape and dtype, and a digest of the first
-batch) must match, or the fit refuses it with a ValueError.
+options, key, init, source shape and dtype, and the source's content:
+its row and batch counts and digests of batches spread over it) must
+match, or the fit refuses it with a ValueError naming the file; so does a
+damaged checkpoint. A row-sliceable source is bound by reading up to
+SAMPLED_BATCHES of its batches by index; a callable source, whose size is
+only known after a pass, by a digest of every batch of its first pass,
+checked by reading it again (on the host, without fitting) on resume.
 
 What differs from the in-memory fits:
 - `labels` in the results is a zero-size int32 array (the labels of data
@@ -44,6 +49,9 @@ import hashlib
 import io
 import json
 import os
+import struct
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -63,7 +71,7 @@ from jaxmix._gmm import e_step as _gmm_e_step
 from jaxmix._gmm import m_step as _gmm_m_step
 from jaxmix._gmm import weighted_log_prob as _gmm_weighted_log_prob
 from jaxmix._gmm_params import GMMParams
-from jaxmix._io import atomic_write
+from jaxmix._io import atomic_write, open_regular
 from jaxmix._jit import fit_jit
 from jaxmix._kmeans import KMeansResult, KMeansStats
 from jaxmix._kmeans import assign as _kmeans_assign
@@ -77,7 +85,8 @@ from jaxmix._soft_kmeans import m_step as _soft_m_step
 from jaxmix._sources import Batch, Source, as_source
 
 CHECKPOINT_FORMAT = "jaxmix-stream-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: bound to the source by sampled batch digests, with a manifest of members
+SAMPLED_BATCHES = 8  # batches of a sliceable source digested to bind a checkpoint to its data
 MIN_PAD_ROWS = 8
 INIT_SAMPLE_MIN = 10_000
 
@@ -270,15 +279,80 @@ def _digest(a: Any) -> str:
     return hashlib.sha256(str((a.dtype.str, a.shape)).encode() + a.tobytes()).hexdigest()[:16]
 
 
-def _first_batch_digest(source: Source) -> str:
-    it = source.batches(0)
+def _batch_at(source: Source, i: int) -> Batch:
+    it = source.batches(i)
     try:
-        first = next(it)
+        return next(it)
     finally:
         close = getattr(it, "close", None)
         if close is not None:
             close()
-    return _digest(first.x) + ("" if first.weights is None else _digest(first.weights))
+
+
+def _batch_digest(batch: Batch) -> str:
+    return _digest(batch.x) + ("" if batch.weights is None else _digest(batch.weights))
+
+
+def _source_digest(source: Source) -> dict[str, Any] | None:
+    """What binds a checkpoint to a source of known size, beyond its first batch (None for a callable).
+
+    Rows and batches counted, and digests of SAMPLED_BATCHES batches spread
+    evenly from the first to the last, read by index: another data set of
+    the same shape and the same first batch differs here (unless it differs
+    only between the sampled batches). A callable source's size is only
+    known after a pass: the first pass records a digest of all its batches
+    instead (`_Run.chain`).
+    """
+    n = source.n_batches
+    if n is None:
+        return None
+    picks = sorted({round(j * (n - 1) / (SAMPLED_BATCHES - 1)) for j in range(SAMPLED_BATCHES)})
+    batches = {str(i): _batch_digest(_batch_at(source, i)) for i in picks}
+    return {"n_rows": source.n_rows, "n_batches": n, "batches": batches}
+
+
+def _chain(previous: str, batch: Batch) -> str:
+    """A running digest of a callable source's batches, kept in the checkpoint as a string."""
+    return hashlib.sha256((previous + _batch_digest(batch)).encode()).hexdigest()[:16]
+
+
+def _data_difference(saved: Any, now: dict[str, Any]) -> str:
+    """Which part of the source differs from the checkpoint's, in words."""
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        return "another source"
+    for key in ("n_rows", "n_batches"):
+        if saved.get(key) != now[key]:
+            return f"{key} {saved.get(key)!r} in the checkpoint, {now[key]!r} now"
+    if isinstance(now["batches"], dict) and isinstance(saved.get("batches"), dict):
+        diff = [i for i in now["batches"] if saved["batches"].get(i) != now["batches"][i]]
+        return f"the content of batch{'es' if len(diff) > 1 else ''} {', '.join(diff)} differs"
+    return "the content of the batches differs"
+
+
+# What damage to a checkpoint (truncation, flipped bits) raises while it is read.
+_DAMAGED = (
+    ValueError,
+    OSError,
+    KeyError,
+    EOFError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RuntimeError,
+    NotImplementedError,
+    MemoryError,
+    OverflowError,
+    RecursionError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+
+
+def _unreadable(path: str, why: str) -> ValueError:
+    return ValueError(
+        f"{path}: not a readable jaxmix stream checkpoint (damaged or truncated: {why}); remove it to start afresh"
+    )
 
 
 class _Run:
@@ -303,8 +377,8 @@ class _Run:
         self.keep = bool(keep_checkpoint)
         fingerprint = {
             **options,
-            # The content check is one batch: a changed first batch is caught, not every change.
-            "first_batch": None if self.path is None else _first_batch_digest(source),
+            "first_batch": None if self.path is None else _batch_digest(_batch_at(source, 0)),
+            "source": None if self.path is None else _source_digest(source),
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
             "n_features": source.n_features,
@@ -314,34 +388,89 @@ class _Run:
         }
         self.fingerprint = json.dumps(fingerprint, sort_keys=True)
         self.st: dict[str, np.ndarray] = {"passes": np.zeros((), np.int64)}
+        # A callable source's size is unknown before a pass: its first pass records a running
+        # digest of every batch (st["chain"]), checked when a checkpoint is resumed.
+        self.chained = self.path is not None and source.n_batches is None
         self.partial: tuple[str, int, list[np.ndarray]] | None = None
         if self.path is not None and os.path.exists(self.path):
             self._load(fingerprint)
+            if "chain" in self.st:
+                self._check_chain()
+
+    def _check_chain(self) -> None:
+        """Read a callable source again (on the host, no fit) as far as the checkpoint's digest of it reaches."""
+        st, path = self.st, self.path
+        assert path is not None
+        try:
+            batches, complete = int(st["chain_batches"]), int(st["passes"]) > 0
+            rows = int(st["chain_rows"]) if complete else None
+        except (KeyError, TypeError, ValueError) as e:
+            raise _unreadable(path, f"{type(e).__name__}: {e}") from None
+        count, chain = 0, ""
+        it = self.source.batches(0)
+        try:
+            while complete or count < batches:  # after a complete first pass: read to the end, counting rows
+                batch = next(it, None)
+                if batch is None:
+                    break
+                count += 1
+                if count <= batches:
+                    chain = _chain(chain, batch)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+        if count != batches or chain != str(st["chain"]) or (complete and self.source.n_rows != rows):
+            raise ValueError(
+                f"{path} is the checkpoint of a different fit on other data (the source's batches "
+                f"differ from the checkpoint's digest of them); pass the same data and options to resume it, "
+                "or remove the file to start afresh"
+            )
 
     def _load(self, fingerprint: dict[str, Any]) -> None:
         path = self.path
         assert path is not None
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open_regular(path, "checkpoint") as f, np.load(f, allow_pickle=False) as z:
                 saved = json.loads(z["fingerprint"].tobytes().decode("utf-8"))
-                files = list(z.files)
-                arrays = {f: z[f] for f in files}
-        except (ValueError, OSError, KeyError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not a readable jaxmix stream checkpoint ({type(e).__name__}: {e})") from None
-        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path}: not a jaxmix stream checkpoint")
+                if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+                    raise ValueError(f"{path}: not a jaxmix stream checkpoint")
+                if saved.get("format_version") != CHECKPOINT_VERSION:
+                    raise ValueError(
+                        f"{path}: a stream checkpoint of format version {saved.get('format_version')!r}; this "
+                        f"jaxmix resumes version {CHECKPOINT_VERSION} only: remove the file to start afresh"
+                    )
+                # Every member is listed in a manifest: a damaged name in the zip directory
+                # would otherwise drop a piece of the state without an error.
+                manifest = json.loads(z["manifest"].tobytes().decode("utf-8"))
+                if sorted(z.files) != sorted([*manifest, "manifest"]):
+                    raise _unreadable(path, "its members differ from its manifest")
+                arrays = {f: z[f] for f in z.files}
+        except _DAMAGED as e:
+            if str(e).startswith(path):  # ours, above, or open_regular's: names the file already
+                raise ValueError(str(e)) from None
+            raise _unreadable(path, f"{type(e).__name__}: {e}") from None
         if saved != json.loads(self.fingerprint):
             diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
-            shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {fingerprint.get(k)!r}" for k in diff)
+            shown = ", ".join(
+                f"{k}: {_data_difference(saved.get(k), fingerprint[k])}"
+                if k == "source"
+                else f"{k}: checkpoint {saved.get(k)!r}, now {fingerprint.get(k)!r}"
+                for k in diff
+            )
+            other_data = " on other data" if {"source", "first_batch", "n_rows"} & set(diff) else ""
             raise ValueError(
-                f"{path} is the checkpoint of a different fit ({shown}); "
+                f"{path} is the checkpoint of a different fit{other_data} ({shown}); "
                 "pass the same data and options to resume it, or remove the file to start afresh"
             )
-        self.st = {k[3:]: v for k, v in arrays.items() if k.startswith("st.")}
-        if "partial.id" in arrays:
-            leaves = [arrays[f"partial.leaf.{i}"] for i in range(int(arrays["partial.n_leaves"]))]
-            pid = arrays["partial.id"].tobytes().decode("utf-8")
-            self.partial = (pid, int(arrays["partial.batch"]), leaves)
+        try:
+            self.st = {k[3:]: v for k, v in arrays.items() if k.startswith("st.")}
+            if "partial.id" in arrays:
+                leaves = [arrays[f"partial.leaf.{i}"] for i in range(int(arrays["partial.n_leaves"]))]
+                pid = arrays["partial.id"].tobytes().decode("utf-8")
+                self.partial = (pid, int(arrays["partial.batch"]), leaves)
+        except _DAMAGED as e:
+            raise _unreadable(path, f"{type(e).__name__}: {e}") from None
 
     def save(self, partial: tuple[str, int, Any] | None = None) -> None:
         if self.path is None:
@@ -355,6 +484,7 @@ class _Run:
             arrays["partial.batch"] = np.asarray(batch, np.int64)
             arrays["partial.n_leaves"] = np.asarray(len(leaves), np.int64)
             arrays.update({f"partial.leaf.{i}": np.asarray(a) for i, a in enumerate(leaves)})
+        arrays["manifest"] = np.frombuffer(json.dumps(sorted(arrays)).encode("utf-8"), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, allow_pickle=False, **arrays)
         with atomic_write(self.path) as f:
@@ -397,13 +527,19 @@ class _Run:
             if start:
                 pbar.update(start)
             i = start
+            recording = self.chained and n_pass == 1
             for i, batch in enumerate(self.source.batches(start), start):
+                if recording:
+                    self.st["chain"] = np.asarray(_chain(str(self.st.get("chain", "")), batch))
+                    self.st["chain_batches"] = np.asarray(i + 1, np.int64)
                 acc = fold(acc, i, batch)
                 pbar.update(1)
                 if self.every is not None and (i + 1) % self.every == 0 and i + 1 != total:
                     self.save((pass_id, i + 1, acc))
         finally:
             pbar.close()
+        if self.chained and n_pass == 1:
+            self.st["chain_rows"] = np.asarray(self.source.n_rows, np.int64)
         self.st["passes"] = np.asarray(n_pass, np.int64)
         return acc
 

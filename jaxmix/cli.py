@@ -33,29 +33,36 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import numpy as np
 
+# Only light modules at the top: `import jaxmix` imports nothing of JAX (its
+# names load on first use), so `jaxmix --help` and `--version` answer at once.
+# JAX and the fitting modules are imported by the commands that need them.
 import jaxmix
-from jaxmix import _buckets, _io, _jit, _progress
 from jaxmix import _cli_report as report
 from jaxmix._tables import DataError, Table, read_table, select
-from jaxmix._validation import float_dtype, key_from_seed
 
 MODELS = ("kmeans", "gmm", "soft-kmeans")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+DOMINANT_SHARE = 0.99  # a column with this share of the total variance gets a --standardize warning
 
 
-def _ellipse(ax, mean, cov, n_sigma, **kw):
-    from matplotlib.patches import Ellipse
+def _matched(centres: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """`perm` with k-means cluster j drawn as mixture component perm[j] (nearest centres, one to one)."""
+    from scipy.optimize import linear_sum_assignment
 
-    vals, vecs = np.linalg.eigh(cov)
-    angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1]))
-    width, height = 2 * n_sigma * np.sqrt(vals[::-1])
-    ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, **kw))
+    cost = ((centres[:, None, :] - means[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(len(rows), np.int64)
+    perm[rows] = cols
+    return perm
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxmix._validation import key_from_seed
+
     x, names = jaxmix.datasets.load_faithful(return_names=True)
     # As in Bishop's figures: fit standardised columns, since the raw units
     # (minutes of eruption vs minutes of waiting) differ ~20x in spread.
@@ -73,11 +80,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     scale = np.ones(2) if args.raw else std
     shift = np.zeros(2) if args.raw else mean
-    centers = np.asarray(r.centers) * scale + shift
-    labels = np.asarray(r.labels)
-    g_means = np.asarray(g.params.means) * scale + shift
-    g_covs = np.asarray(g.params.covariances) * np.outer(scale, scale)
-    resp = np.asarray(jaxmix.predict_proba(g.params, z))
+    g_means = np.asarray(g.params.means, np.float64) * scale + shift
+    g_covs = np.asarray(g.params.covariances, np.float64) * np.outer(scale, scale)
+    # The same cluster gets the same number and colour in both tables and panels:
+    # k-means clusters are renumbered after the mixture component nearest to each.
+    perm = _matched(np.asarray(r.centers, np.float64), np.asarray(g.params.means, np.float64))
+    centers = np.empty((args.k, 2))
+    centers[perm] = np.asarray(r.centers, np.float64) * scale + shift
+    labels = perm[np.asarray(r.labels)]
 
     print(
         f"jaxmix {jaxmix.__version__} on {jax.default_backend()}: Old Faithful, {x.shape[0]} eruptions x {x.shape[1]}"
@@ -119,24 +129,19 @@ def _demo(args: argparse.Namespace) -> int:
         except ImportError:
             print("(no figure: install the plot extra, e.g. pip install 'jaxmix[plot]')")
             return 0
-        palette = np.array([plt.get_cmap("tab10")(j)[:3] for j in range(max(args.k, 2))])
+        # Drawn in minutes: the mixture moved to the data's units (an affine map
+        # leaves its responsibilities as they are).
+        raw = jaxmix.GMMParams.from_covariances(np.asarray(g.params.weights, np.float64), g_means, g_covs)
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.5), dpi=120, sharex=True, sharey=True)
-        a1.scatter(x[:, 0], x[:, 1], c=palette[labels % len(palette)], s=14, alpha=0.85, edgecolors="none")
-        a1.scatter(centers[:, 0], centers[:, 1], marker="X", s=160, c="black", edgecolors="white", label="centres")
+        jaxmix.plot.scatter(x, labels, centers=centers, ax=a1)
         a1.set_title(f"k-means (k={args.k}): hard assignments, J={float(r.inertia):.2f}")
-        # Colour mixed by responsibility, as in Bishop's Figure 9.8.
-        a2.scatter(x[:, 0], x[:, 1], c=np.clip(resp @ palette[: args.k], 0, 1), s=14, alpha=0.85, edgecolors="none")
-        for j in range(args.k):
-            for n_sigma, style in ((1, "-"), (2, "--")):
-                _ellipse(a2, g_means[j], g_covs[j], n_sigma, color="black", lw=1.2, ls=style)
-        a2.scatter(g_means[:, 0], g_means[:, 1], marker="X", s=160, c="black", edgecolors="white", label="means")
-        a2.plot([], [], "k-", lw=1.2, label="1 sigma")
-        a2.plot([], [], "k--", lw=1.2, label="2 sigma")
+        # Colour mixed by responsibility and 1- and 2-sigma ellipses, as in Bishop's Figure 9.8.
+        jaxmix.plot(raw, x=x, ax=a2)
         a2.set_title(f"GMM by EM: responsibilities, log-lik/n={float(g.log_likelihood):.3f}")
         for ax in (a1, a2):
             ax.set_xlabel(f"{names[0]} (min)")
-            ax.legend(loc="upper left", fontsize=8)
         a1.set_ylabel(f"{names[1]} (min)")
+        a2.set_ylabel("")
         fig.tight_layout()
         fig.savefig(args.output)
         plt.close(fig)
@@ -160,12 +165,75 @@ def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _prepared(args: argparse.Namespace, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """`(mean, std, z)`: the standardisation (None without --standardize) and the data to fit."""
-    if not args.standardize:
-        return None, None, x
-    mean, std = _standardisation(x)
-    return mean, std, (x - mean) / std
+def _warn(message: str) -> None:
+    """A warning on stderr; one that cannot be written (stderr full or closed) does not fail the command."""
+    with contextlib.suppress(Exception):
+        print(f"jaxmix: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _read(args: argparse.Namespace) -> Table:
+    """The data file of `fit` and `select`, with the same advice when a column is not numeric."""
+    try:
+        return read_table(args.data, args.columns, args.key, decimal=args.decimal, drop_missing=args.drop_missing)
+    except DataError as e:
+        if args.columns is None and "non-numeric" in str(e) and "--decimal" not in str(e):
+            raise DataError(f"{e} (pick the numeric columns with --columns)") from None
+        raise
+
+
+def _prepared(args: argparse.Namespace, table: Table) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, Any]:
+    """`(mean, std, z_host, z)`: the standardisation (None without --standardize), the data to fit
+    (float64) and the same in JAX's float type.
+
+    Values beyond that type's range are refused here, naming the column
+    (a cast would turn them into inf, with NumPy's overflow warning).
+    """
+    from jaxmix._validation import float_dtype
+
+    x = table.x
+    mean = std = None
+    z = x
+    if args.standardize:
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = _standardisation(x)
+            z = (x - mean) / std
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise DataError(
+                f"{args.data}: column {table.names[j]!r} is too large to standardise (values up to "
+                f"{np.max(np.abs(x[:, j])):.3g}; its variance overflows float64): rescale it first"
+            )
+    dtype = np.dtype(float_dtype())
+    limit = float(np.finfo(dtype).max)
+    big = np.abs(z) > limit
+    if big.any():
+        i, j = (int(v) for v in np.argwhere(big)[0])
+        raise DataError(
+            f"{args.data}: value {x[i, j]:.6g} in column {table.names[j]!r} (data row {i}) is beyond {dtype}'s "
+            f"range (+-{limit:.3g}), the type JAX computes in; rescale the column (e.g. --standardize, or divide "
+            "it by a power of ten), or run in float64 with JAX_ENABLE_X64=1"
+        )
+    return mean, std, z, z.astype(dtype)
+
+
+def _check_scales(args: argparse.Namespace, table: Table) -> None:
+    """Warn when one column holds nearly all the variance: distances then see that column alone."""
+    x = table.x
+    if args.standardize or x.shape[1] < 2:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = x.var(axis=0)
+        total = float(var.sum())
+    if not (np.isfinite(total) and total > 0):
+        return
+    j = int(np.argmax(var))
+    share = float(var[j]) / total
+    if share >= DOMINANT_SHARE:
+        _warn(
+            f"column {table.names[j]!r} holds {100 * share:.1f}% of the variance, so the clusters follow it "
+            "alone; if the columns are in different units, fit z-scores with --standardize"
+        )
 
 
 def _metadata(
@@ -188,6 +256,8 @@ def _metadata(
 
 
 def _fit_model(args: argparse.Namespace, z: Any) -> Any:
+    from jaxmix import _buckets, _progress
+
     n, d = np.shape(z)
     # A small fit runs in milliseconds: no iteration display, so its program has no
     # host callback and the on-disk cache can keep it; a slow compile is still shown.
@@ -199,6 +269,8 @@ def _fit_model(args: argparse.Namespace, z: Any) -> Any:
 
 
 def _fit_model_with(args: argparse.Namespace, z: Any, progress: bool) -> Any:
+    from jaxmix._validation import key_from_seed
+
     key = key_from_seed(args.seed)
     kw: dict[str, Any] = {"n_init": args.n_init, "progress": progress}
     if args.max_iter is not None:
@@ -232,26 +304,22 @@ def _responsibilities(result: Any, z: Any) -> np.ndarray | None:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxmix import _io, _plot
+
     _check_model_options(args)
-    try:
-        table = read_table(args.data, args.columns, args.key)
-    except DataError as e:
-        if args.columns is None and "non-numeric" in str(e):
-            raise DataError(f"{e} (pick the numeric columns with --columns)") from None
-        raise
-    x = table.x
-    d = x.shape[1]
-    mean, std, z_host = _prepared(args, x)
-    z = z_host.astype(float_dtype())
+    table = _read(args)
+    _check_scales(args, table)
+    mean, std, z_host, z = _prepared(args, table)
     t0 = time.perf_counter()
     result = jax.block_until_ready(_fit_model(args, z))
     seconds = time.perf_counter() - t0
     if bool(np.any(result.nonfinite)):
-        print("jaxmix: warning: NaN or inf reached the fitted model (try --standardize)", file=sys.stderr)
+        _warn("NaN or inf reached the fitted model (try --standardize)")
 
-    centres, weights = _centres_and_weights(result)
-    if std is not None and mean is not None:
-        centres = centres * std + mean
+    fitted, weights = _centres_and_weights(result)  # in the units fitted (z-scores with --standardize)
+    centres = fitted * std + mean if std is not None and mean is not None else fitted
     labels = np.asarray(result.labels)
     resp = _responsibilities(result, z)
     bic = float(jaxmix.bic(result.params, z)) if args.model == "gmm" else None
@@ -259,38 +327,64 @@ def _fit(args: argparse.Namespace) -> int:
     os.makedirs(args.output_dir, exist_ok=True)
     out = args.output_dir
     metadata = _metadata(args, table, mean, std, model=args.model, bic=bic)
+    if len(table.dropped):
+        metadata["dropped_rows"] = len(table.dropped)
     written = [os.path.join(out, "model.npz"), os.path.join(out, "labels.csv")]
     _io.save(result, written[0], metadata=metadata)
     report.write_csv(written[1], ["label"], [labels])
     if resp is not None:
         written.append(os.path.join(out, "responsibilities.csv"))
         report.write_csv(written[-1], [f"p{j}" for j in range(resp.shape[1])], list(resp.T))
-    note = None
+    notes = []
     if not args.no_plot:
+        # Drawn in the units fitted, so that a mixture's ellipses are its own.
         title = f"{args.model} (k={args.k}) on {os.path.basename(os.fspath(args.data))}"
-        plot_x = z_host if (d > 2 and args.standardize) else x
-        plot_c = (centres - mean) / std if (d > 2 and mean is not None and std is not None) else centres
-        if report.plot(os.path.join(out, "plot.png"), plot_x, labels, plot_c, table.names, title, resp):
+        names = [f"{c} (z-score)" for c in table.names] if args.standardize else table.names
+        params = result.params if args.model == "gmm" else None
+        what = "means" if args.model == "gmm" else "centres"
+        if report.plot(os.path.join(out, "plot.png"), z_host, labels, fitted, names, title, resp, params, what):
             written.append(os.path.join(out, "plot.png"))
+            n = z_host.shape[0]
+            if n > _plot.MAX_POINTS:
+                notes.append(f"plot.png draws a random sample of {_plot.MAX_POINTS:,} of the {n:,} rows")
         else:
-            note = "no plot.png: matplotlib is not installed (pip install 'jaxmix[plot]')"
+            notes.append("no plot.png: matplotlib is not installed (pip install 'jaxmix[plot]')")
     if not args.quiet:
         _print_summary(args, table, result, seconds, centres, weights, labels, bic)
         print("wrote     " + ", ".join(written))
-        if note:
-            print(note)
+        for line in notes:
+            print(line)
     return 0
 
 
+def _dropped_note(table: Table) -> str:
+    """The summary's word on rows left out by --drop-missing."""
+    dropped = table.dropped
+    if not len(dropped):
+        return ""
+    shown = ", ".join(str(int(i)) for i in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+    return (
+        f"\n          {len(dropped)} rows with a missing value left out (--drop-missing; data rows {shown}, "
+        "0-based): labels.csv has one line per row kept"
+    )
+
+
 def _print_summary(args, table: Table, result, seconds, centres, weights, labels, bic) -> None:
+    import jax
+
     n, d = table.x.shape
     model = args.model + (f", {args.covariance_type or 'full'} covariances" if args.model == "gmm" else "")
     model += f", beta {args.beta:g}" if args.model == "soft-kmeans" else ""
     cols = ", ".join(table.names[: report.MAX_TABLE_COLUMNS]) + (", ..." if d > report.MAX_TABLE_COLUMNS else "")
     print(f"jaxmix {jaxmix.__version__} on {jax.default_backend()}: {model}, k={args.k}, n_init={args.n_init}")
-    print(f"data      {args.data}: n={n} rows, d={d} columns ({cols}){', standardised' if args.standardize else ''}")
+    print(
+        f"data      {args.data}: n={n} rows, d={d} columns ({cols}){', standardised' if args.standardize else ''}"
+        + _dropped_note(table)
+    )
     converged = "converged" if bool(result.converged) else "NOT converged (raise --max-iter or --tol)"
-    print(f"fit       {int(result.n_iter)} iterations, {converged}, {seconds:.2f} s with compilation")
+    # The progress line counts the longest-running restart; this is the winner's count.
+    which = f" (the winning restart of {args.n_init})" if args.n_init > 1 else ""
+    print(f"fit       {int(result.n_iter)} iterations{which}, {converged}, {seconds:.2f} s with compilation")
     unit = " (standardised units)" if args.standardize else ""
     if args.model == "kmeans":
         print(f"inertia   {float(result.inertia):.6g}{unit}")
@@ -351,6 +445,9 @@ def _n_features(model: Any) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from jaxmix import _io
+    from jaxmix._validation import float_dtype
+
     model, header = _io.load_with_header(args.model)
     if str(header["kind"]).startswith("sklearn.") and hasattr(model, "predict"):
         return _predict_estimator(args, model, header)
@@ -358,7 +455,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise DataError(f"{args.model} holds a {header['kind']}, which `jaxmix predict` cannot apply")
     d = _n_features(model)
     meta = header.get("metadata") or {}
-    x = read_table(args.data, key=args.key, choose=_model_columns(meta, d, os.fspath(args.data), args.columns)).x
+    choose = _model_columns(meta, d, os.fspath(args.data), args.columns)
+    x = read_table(args.data, key=args.key, choose=choose, decimal=args.decimal).x
     std_meta = meta.get("standardize")
     if std_meta:
         x = (x - np.asarray(std_meta["mean"])) / np.asarray(std_meta["std"])
@@ -396,7 +494,8 @@ def _predict_estimator(args: argparse.Namespace, est: Any, header: dict[str, Any
     if names is not None and "columns" not in meta:
         meta = {**meta, "columns": [str(c) for c in names], "named_columns": True}
     d = int(est.n_features_in_)
-    x = read_table(args.data, key=args.key, choose=_model_columns(meta, d, os.fspath(args.data), args.columns)).x
+    choose = _model_columns(meta, d, os.fspath(args.data), args.columns)
+    x = read_table(args.data, key=args.key, choose=choose, decimal=args.decimal).x
     if names is not None:  # the estimator checks feature names: hand it a frame with them, else an array
         try:
             import pandas as pd
@@ -434,6 +533,8 @@ def _estimator_values(entries: dict[str, Any], arrays: dict[str, np.ndarray], pr
 
 
 def _info(args: argparse.Namespace) -> int:
+    from jaxmix import _io
+
     header, arrays = _io.read_raw(args.model)
     kind = header["kind"]
     meta = header.get("metadata") or {}
@@ -490,12 +591,16 @@ def _k_values(text: str) -> list[int]:
 
 
 def _select_cmd(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxmix import _io
+    from jaxmix._validation import key_from_seed
+
     ks = _k_values(args.k)
-    table = read_table(args.data, args.columns, args.key)
-    x = table.x
-    n, d = x.shape
-    mean, std, z_host = _prepared(args, x)
-    z = z_host.astype(float_dtype())
+    table = _read(args)
+    n, d = table.x.shape
+    _check_scales(args, table)
+    mean, std, _, z = _prepared(args, table)
     kw: dict[str, Any] = {"n_init": args.n_init, "criterion": args.criterion, "progress": not args.quiet}
     if args.max_iter is not None:
         kw["max_iter"] = args.max_iter
@@ -509,6 +614,8 @@ def _select_cmd(args: argparse.Namespace) -> int:
     out = args.output_dir
     best_bic = float(result.bic[ks.index(result.best_k), result.covariance_types.index(result.best_covariance_type)])
     metadata = _metadata(args, table, mean, std, model="gmm", bic=best_bic, selected_by=args.criterion)
+    if len(table.dropped):
+        metadata["dropped_rows"] = len(table.dropped)
     written = [os.path.join(out, "model.npz"), os.path.join(out, "select.csv"), os.path.join(out, "labels.csv")]
     _io.save(best, written[0], metadata=metadata)
     rows = result.rows()
@@ -537,7 +644,10 @@ def _select_cmd(args: argparse.Namespace) -> int:
             f"jaxmix {jaxmix.__version__} on {jax.default_backend()}: select over k = {ks[0]}..{ks[-1]}, "
             f"{len(result.covariance_types)} covariance types, n_init={args.n_init}, {seconds:.2f} s with compilation"
         )
-        print(f"data      {args.data}: n={n} rows, d={d} columns{', standardised' if args.standardize else ''}")
+        print(
+            f"data      {args.data}: n={n} rows, d={d} columns{', standardised' if args.standardize else ''}"
+            + _dropped_note(table)
+        )
         print(result.table())
         print("wrote     " + ", ".join(written))
         if note:
@@ -545,8 +655,26 @@ def _select_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reading_options(p: argparse.ArgumentParser, drop_missing: bool = True) -> None:
+    p.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        default=".",
+        help="decimal mark of a CSV (default '.'; ',' for European files, whose columns are then "
+        "separated by ';', tab or '|')",
+    )
+    if drop_missing:
+        p.add_argument(
+            "--drop-missing",
+            action="store_true",
+            help="leave out rows with a missing value (empty, NA, NaN, null) instead of stopping; "
+            "labels.csv then has one line per row kept",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmix", description="Clustering by EM in JAX.")
+    parser.add_argument("--version", action="version", version=f"jaxmix {jaxmix.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser(
@@ -574,6 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--columns", nargs="+", metavar="COL", help="columns to use, by name or 0-based index")
     fit.add_argument("--key", help="array to read from an .npz file holding several")
+    _add_reading_options(fit)
     fit.add_argument("-o", "--output-dir", default="jaxmix-out", help="output folder (default ./jaxmix-out)")
     fit.add_argument("--no-plot", action="store_true", help="do not write plot.png")
     fit.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress, no summary)")
@@ -601,6 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
         "positions in the training file, or all columns when there are as many as the model's features)",
     )
     predict.add_argument("--key", help="array to read from an .npz file holding several")
+    _add_reading_options(predict, drop_missing=False)
     predict.set_defaults(func=_predict)
 
     sel = sub.add_parser(
@@ -630,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--standardize", action="store_true", help="fit z-scored columns (stored in the model)")
     sel.add_argument("--columns", nargs="+", metavar="COL", help="columns to use, by name or 0-based index")
     sel.add_argument("--key", help="array to read from an .npz file holding several")
+    _add_reading_options(sel)
     sel.add_argument("-o", "--output-dir", default="jaxmix-select", help="output folder (default ./jaxmix-select)")
     sel.add_argument("--no-plot", action="store_true", help="do not write the criterion plot")
     sel.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -667,6 +798,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (unset: `jaxmix.default_cache_dir()`; "0": off; a folder: that folder), for this call only."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from jaxmix import _jit
+
     with _jit.programs_on_disk(os.environ.get(_jit.ENV_CACHE_DIR) is None):
         return _main(args)
 
@@ -680,13 +813,19 @@ def _main(args: argparse.Namespace) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except FileNotFoundError as e:
-        print(f"jaxmix: error: no such file: {e.filename}", file=sys.stderr)
+        _say(f"jaxmix: error: no such file: {e.filename}")
     except (ValueError, TypeError, OSError) as e:
-        print(f"jaxmix: error: {e}", file=sys.stderr)
+        _say(f"jaxmix: error: {e}")
     except KeyboardInterrupt:
-        print("jaxmix: interrupted", file=sys.stderr)
+        _say("jaxmix: interrupted")
         return 130
     return 2
+
+
+def _say(message: str) -> None:
+    # The exit status tells an error even when stderr cannot be written.
+    with contextlib.suppress(Exception):
+        print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,13 @@ def test_demo_prints_summary_and_writes_png(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     # The two clusters are the short and the long eruptions.
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
-    sizes = sorted(int(r[1]) for r in rows[:2])
-    assert sizes == [98, 174]
+    sizes = [int(r[1]) for r in rows[:2]]
+    assert sorted(sizes) == [98, 174]
     # Mixture weights of Old Faithful's two components (about 0.36 and 0.64).
-    weights = sorted(float(r[1]) for r in rows[2:4])
-    np.testing.assert_allclose(weights, [0.356, 0.644], atol=0.01)
+    weights = [float(r[1]) for r in rows[2:4]]
+    np.testing.assert_allclose(sorted(weights), [0.356, 0.644], atol=0.01)
+    # One numbering (and so one colour in both panels) for the same cluster (issue 17 item 11).
+    assert np.argmax(sizes) == np.argmax(weights)
 
 
 def test_demo_rejects_bad_k(capsys):
@@ -41,9 +43,24 @@ def test_demo_rejects_bad_k(capsys):
     assert "n_clusters" in capsys.readouterr().err
 
 
-def test_console_script_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "jaxmix.cli", "--help"], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and "demo" in proc.stdout
+def test_console_script_entry_point_answers_help_without_importing_jax():
+    # Issue 17 item 11: `jaxmix --help` took 1.9 s, importing JAX first.
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['jaxmix', '--help']\n"
+        "try:\n    runpy.run_module('jaxmix.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('exit', e.code)\n"
+        "print('jax imported:', 'jax' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "demo" in proc.stdout and "exit 0" in proc.stdout, proc.stderr
+    assert "jax imported: False" in proc.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"jaxmix {jaxmix.__version__}"
 
 
 def test_unknown_command_fails():
@@ -314,3 +331,183 @@ def test_select_writes_the_table_the_best_model_and_the_plot(tmp_path, capsys):
     np.testing.assert_array_equal(labels, read_labels(out / "labels.csv"))
     assert cli.main(["select", data, "--k", "3..1"]) == 2
     assert "--k must be a range" in capsys.readouterr().err
+
+
+# --- reading data files (issue 17 items 11, 19, 20) -----------------------------
+
+
+def _csv_variants(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3)) * np.array([1.0, 1e-3, 1e5])
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "name,a,b,c\n" + "".join(f"s{i},{u!r},{v!r},{w!r}\n" for i, (u, v, w) in enumerate(x.tolist())) + "\n"
+    )
+    return path, x
+
+
+def test_csv_is_read_by_pyarrow_or_pandas_into_floats_the_same_as_the_exact_reader(tmp_path, monkeypatch):
+    from jaxmix import _tables
+
+    path, x = _csv_variants(tmp_path)
+    exact = _tables._parse_csv
+    monkeypatch.setattr(_tables, "_parse_csv", lambda *a, **k: pytest.fail("the exact reader ran"))
+    tables = {"pyarrow": _tables.read_table(path, ["c", "a"])}
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # not installed: pandas reads
+    monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
+    tables["pandas"] = _tables.read_table(path, ["c", "a"])
+    monkeypatch.setitem(sys.modules, "pandas", None)  # neither: the exact reader, a few rows of text at a time
+    monkeypatch.setattr(_tables, "_parse_csv", exact)
+    monkeypatch.setattr(_tables, "CHUNK_ROWS", 7)
+    tables["python"] = _tables.read_table(path, ["c", "a"])
+    for t in tables.values():
+        assert t.names == ["c", "a"] and t.indices == [3, 1] and t.x.dtype == np.float64
+        np.testing.assert_array_equal(t.x, x[:, [2, 0]])
+
+
+def test_decimal_comma_and_drop_missing(tmp_path, capsys):
+    from jaxmix._tables import read_table
+
+    eu = tmp_path / "eu.csv"
+    eu.write_text("a;b\n14,23;5,5\n-1,5;2\n3;1e3\n")
+    # The old advice (pick the numeric columns with --columns) was wrong for a decimal comma.
+    assert cli.main(["fit", str(eu), "-k", "2", "--no-plot", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "'14,23'" in err and "--decimal ," in err and "--columns" not in err
+    np.testing.assert_array_equal(read_table(eu, decimal=",").x, [[14.23, 5.5], [-1.5, 2.0], [3.0, 1000.0]])
+
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("a,b\n1,2\n3,\nNA,4\n5,6\n7,8\nnan,1\n9,9\n")
+    t = read_table(gaps, drop_missing=True)
+    np.testing.assert_array_equal(t.x, [[1, 2], [5, 6], [7, 8], [9, 9]])
+    np.testing.assert_array_equal(t.dropped, [1, 2, 5])
+    with pytest.raises(ValueError, match=r"missing value '' in column 'b' at line 3 .*--drop-missing"):
+        read_table(gaps)
+    out = tmp_path / "g"
+    assert cli.main(["fit", str(gaps), "-k", "2", "--drop-missing", "--no-plot", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "3 rows with a missing value left out" in text and "data rows 1, 2, 5" in text
+    assert len(read_labels(out / "labels.csv")) == 4
+
+
+def test_select_gives_the_columns_hint_as_fit_does(tmp_path, files, capsys):
+    d, _ = files
+    assert cli.main(["select", str(d / "header.csv"), "--k", "2", "-o", str(tmp_path / "s")]) == 2
+    assert "non-numeric value 's0'" in (err := capsys.readouterr().err) and "with --columns" in err
+
+
+def test_encodings_fifos_and_huge_values_are_one_clean_error(tmp_path, capsys):
+    import os
+    import threading
+    import warnings
+
+    from jaxmix._tables import read_table
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("caf\u00e9,b\n1,2\n3,4\n".encode("latin-1"))
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text("caf\u00e9,b\n1,2\n3,4\n", encoding="utf-16")
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n1,2\n3,1e300\n5,6\n")
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+
+    def writer():  # ends a reader that opened the FIFO (the old code), instead of blocking the test
+        for _ in range(200):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:
+                threading.Event().wait(0.05)
+
+    threading.Thread(target=writer, daemon=True).start()
+    t = read_table(utf16)  # UTF-16 with its byte-order mark is read
+    assert t.names == ["caf\u00e9", "b"] and t.x.tolist() == [[1, 2], [3, 4]]
+    cases = [
+        (latin, "not UTF-8 text", "iconv -f latin1 -t utf-8"),
+        (fifo, "is not a regular file", "write the data to a file first"),
+        (big, "value 1e+300 in column 'b' (data row 1) is beyond float32's range", "JAX_ENABLE_X64=1"),
+    ]
+    for path, *messages in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy's overflow warning came before the error
+            assert cli.main(["fit", str(path), "-k", "2", "--no-plot", "-o", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("jaxmix: error: ") and len(err.splitlines()) == 1, err
+        assert all(m in err for m in messages), err
+
+
+class _BrokenStream:
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+    def isatty(self):
+        return False
+
+
+def test_unscaled_columns_are_warned_about_and_a_broken_stderr_fails_nothing(tmp_path, files, capsys, monkeypatch):
+    _, x = files
+    wide = tmp_path / "wide.npy"
+    np.save(wide, x * np.array([1.0, 100.0]))  # b in units 1000x a's: PC1 holds ~100% of the variance
+    assert cli.main(["fit", str(wide), "-k", str(K), "--no-plot", "-o", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "column 'x1' holds 100.0% of the variance" in captured.err and "--standardize" in captured.err
+    assert "iterations (the winning restart of 4)" in captured.out  # the progress line counts the longest
+    assert cli.main(["fit", str(wide), "-k", str(K), "--no-plot", "-o", str(tmp_path / "s"), "--standardize"]) == 0
+    assert "holds" not in capsys.readouterr().err
+    # Issue 17 item 20: a full, closed or broken stderr (2>/dev/full) failed the whole fit.
+    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    assert cli.main(["fit", str(wide), "-k", str(K), "--no-plot", "-o", str(tmp_path / "b")]) == 0
+    assert cli.main(["fit", str(wide), "-k", "0", "--no-plot", "-o", str(tmp_path / "b")]) == 2
+
+
+def test_the_figure_is_drawn_by_jaxmix_plot_with_ellipses_and_means(tmp_path, files, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from jaxmix import _plot
+
+    d, _ = files
+    calls = []
+    for name in ("scatter", "ellipses"):
+        real = getattr(_plot.Plot, name)
+
+        def spy(self, *a, _real=real, _name=name, **k):
+            calls.append((_name, k.get("centers_label")))
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(_plot.Plot, name, spy)
+    monkeypatch.setattr(_plot, "MAX_POINTS", 100)
+    out = tmp_path / "o"
+    argv = ["fit", str(d / "x.npy"), "-k", str(K), "--model", "gmm", "--covariance-type", "diag", "-o", str(out)]
+    assert cli.main(argv) == 0
+    assert calls == [("scatter", "means"), ("ellipses", None)]
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"plot.png draws a random sample of 100 of the {N} rows" in capsys.readouterr().out
+
+
+def test_the_criterion_table_keeps_large_values_apart():
+    # Issue 17 item 11: BIC values above 10^7 ran into the k column and into each other.
+    bic = np.array([[12345678.125, 98765432.5], [-23456789.25, 1.5]])
+    z = np.zeros((2, 2))
+    s = jaxmix.SelectResult(
+        (9, 10),
+        ("full", "diag"),
+        "bic",
+        z,
+        bic,
+        z,
+        z,
+        z,
+        np.ones((2, 2), bool),
+        z,
+        np.zeros((2, 2), bool),
+        10,
+        "full",
+        {},
+    )
+    rows = s.table().splitlines()[2:4]
+    for row, k, values in zip(rows, (9, 10), bic, strict=True):
+        cells = row.replace("*", " ").split()
+        assert cells == [str(k), *(f"{v:.3f}" for v in values)], row

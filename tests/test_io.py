@@ -284,7 +284,7 @@ def test_a_pickled_payload_is_refused_and_never_run(tmp_path, x):
         for n, data in members.items():
             z.writestr(n, data)
     for read in (jaxmix.load, _io.read_raw):
-        with pytest.raises(ValueError, match=r"bad\.npz: truncated or corrupt"):
+        with pytest.raises(ValueError, match=r"bad\.npz: (truncated or )?corrupt"):
             read(bad)
     assert not marker.exists()
     # The header alone (info) does not touch the arrays, and says what it is.

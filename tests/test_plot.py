@@ -150,3 +150,25 @@ def test_errors(fits):
     for fn, err, msg in cases:
         with pytest.raises(err, match=msg):
             fn()
+
+
+def test_large_data_is_drawn_as_a_sample_and_the_figure_says_so():
+    # Issue 17 item 11: a million points took 9.5 s and drew solid blobs.
+    x = np.random.default_rng(0).normal(size=(400, 2))
+    ax = jaxmix.plot.scatter(x, np.arange(400) % 3, max_points=100)
+    assert len(ax.collections[0].get_offsets()) == 100
+    assert any("100 of 400 points drawn" in t.get_text() for t in ax.texts)
+    ax = jaxmix.plot.scatter(x, np.arange(400) % 3, ax=plt.subplots()[1])
+    assert len(ax.collections[0].get_offsets()) == 400 and not ax.texts  # under MAX_POINTS: all of them
+    with pytest.raises(ValueError, match="max_points"):
+        jaxmix.plot.scatter(x, max_points=0)
+
+
+def test_legend_names_label_numbers_and_a_mixture_has_means(fits):
+    # Issue 17 item 11: no legend from colours to the numbers in labels.csv; a mixture's means were "centres".
+    r = fits["kmeans"][0]
+    ax = jaxmix.plot.scatter(Z, r.labels, centers=r.centers)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cluster 0", "cluster 1", "centres"]
+    ax = jaxmix.plot(fits["gmm"], x=Z)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["component 0", "component 1", "means"]
+    assert len(ax.patches) == 4  # 1- and 2-sigma ellipses of both components

@@ -94,3 +94,25 @@ def test_progress_inside_a_users_jit(x, always, capfd):
     assert err.startswith("jaxmix: iteration 1 objective ")
     seen = iterations(err)
     assert seen == list(range(1, len(seen) + 1))
+
+
+class _BrokenStream:
+    """A stderr that cannot be written: full disk (/dev/full), closed pipe."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+    def isatty(self):
+        return False
+
+
+def test_a_display_that_cannot_be_written_never_fails_the_fit(x, always, monkeypatch):
+    # Issue 17 item 20: `jaxmix fit ... 2>/dev/full` exited 1 and wrote nothing.
+    quiet = FITS["kmeans"](x)
+    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    loud = FITS["kmeans"](x, progress=True)
+    _progress.note("a step")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
