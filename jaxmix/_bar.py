@@ -5,11 +5,14 @@ the bar is wanted, or a silent stand-in with the same `update`, `set_postfix`
 and `close` methods. `progress=None` (the default of every streaming entry
 point) means: on when stderr is a terminal, off otherwise (logs, CI, pipes).
 `True` forces it on, `False` off. Without tqdm (`pip install jaxmix[progress]`)
-`True` falls back to nothing rather than failing.
+`True` falls back to nothing rather than failing. A bar never fails the fit
+it shows: when stderr cannot be written (full, closed, a broken pipe) the bar
+goes silent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -29,6 +32,33 @@ class _Silent:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Guarded(_Silent):
+    """A tqdm bar whose failures to write are ignored (the first one silences it)."""
+
+    def __init__(self, bar: Any) -> None:
+        self._bar: Any = bar
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        if self._bar is None:
+            return
+        try:
+            getattr(self._bar, name)(*args, **kwargs)
+        except Exception:
+            bar, self._bar = self._bar, None
+            with contextlib.suppress(Exception):
+                bar.disable = True  # tqdm writes no more, not even when collected
+                bar.close()
+
+    def update(self, n: int = 1) -> None:
+        self._call("update", n)
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        self._call("set_postfix", *args, **kwargs)
+
+    def close(self) -> None:
+        self._call("close")
 
 
 def wanted(progress: bool | None) -> bool:
@@ -58,4 +88,7 @@ def bar(total: int | None, desc: str, progress: bool | None, unit: str = "batch"
         from tqdm.auto import tqdm
     except ImportError:  # optional extra not installed
         return _Silent()
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        return _Guarded(tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True))
+    except Exception:  # stderr cannot be written: no bar
+        return _Silent()

@@ -116,3 +116,14 @@ def test_a_display_that_cannot_be_written_never_fails_the_fit(x, always, monkeyp
     loud = FITS["kmeans"](x, progress=True)
     _progress.note("a step")
     jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
+
+
+def test_a_streaming_bar_that_cannot_be_written_goes_silent(monkeypatch):
+    pytest.importorskip("tqdm")
+    from jaxmix import _bar
+
+    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    with _bar.bar(10, "jaxmix stream kmeans pass 1", True) as pbar:
+        for _ in range(3):
+            pbar.update()
+            pbar.set_postfix(inertia=1.0)
