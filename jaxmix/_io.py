@@ -605,11 +605,11 @@ def _params_from_state(meta: dict[str, Any], arrays: dict[str, Any]) -> GMMParam
     p = GMMParams(
         arrays["weights"], arrays["means"], arrays["covariances"], arrays["precisions_cholesky"], covariance_type=ctype
     )
-    _check_params(p)
+    check_loaded_params(p)
     return p
 
 
-def _check_params(p: Any) -> None:
+def check_loaded_params(p: Any) -> None:
     """What every fitted GMMParams satisfies, checked in NumPy in the file's own dtype (float64 stays float64).
 
     A file whose checksums agree can still hold parameters that give NaN

@@ -100,6 +100,11 @@ def _from_state(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
     est = cls(**params)
     for k, e in meta["fitted"].items():
         setattr(est, k, _decode("fitted." + k, e, arrays))
+    if hasattr(est, "precisions_cholesky_"):  # a fitted mixture: refuse parameters that would give NaN, as load does
+        from jaxmix._gmm_params import GMMParams
+
+        fitted = (est.weights_, est.means_, est.covariances_, est.precisions_cholesky_)
+        _io.check_loaded_params(GMMParams(*fitted, covariance_type=est.covariance_type))
     return est
 
 
