@@ -138,3 +138,20 @@ def test_two_processes_get_the_single_process_model(tmp_path):
     )
     np.testing.assert_allclose(float(got["log_likelihood"]), float(gm.log_likelihood), rtol=1e-5)
     np.testing.assert_allclose(got["means"], np.asarray(gm.params.means), atol=1e-3)
+
+
+def test_one_device_mesh_runs_the_readme_block():
+    """A mesh of one device (a laptop, one GPU) is the first case a user meets (issue 17, item 9):
+    every fit on `shard_rows` output equals the plain fit (the README's multi-device block)."""
+    assert jax.device_count() == 1  # the suite runs on one CPU device
+    x = np.random.default_rng(3).normal(size=(60, 2)).astype(np.float32)
+    mesh = jax.make_mesh((1,), ("data",))
+    xs, ws = jaxmix.shard_rows(x, mesh)
+    key = jax.random.key(0)
+    km, km_plain = jaxmix.kmeans(key, xs, 3, weights=ws, n_init=2), jaxmix.kmeans(key, x, 3, n_init=2)
+    np.testing.assert_allclose(km.inertia, km_plain.inertia, rtol=1e-5)
+    assert float(jaxmix.kmeans(key, xs, 3).inertia) > 0  # without weights too
+    g, g_plain = jaxmix.gmm(key, xs, 2, weights=ws), jaxmix.gmm(key, x, 2)
+    np.testing.assert_allclose(g.log_likelihood, g_plain.log_likelihood, rtol=1e-5)
+    s = jaxmix.select(key, xs, [1, 2], covariance_types=("diag",), weights=ws)
+    assert s.best_k in (1, 2) and np.isfinite(s.bic).all()
