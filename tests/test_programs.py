@@ -268,3 +268,28 @@ def test_toolbox_pads_rows_and_components():
     for n in (58, 61, 63, 64):  # one row bucket (57..64), one component bucket: no new program
         jaxmix.log_prob(g.params, x[:n]).block_until_ready()
     assert len(_compiles) == before
+
+
+def test_compiler_options_by_size_and_an_unknown_option_is_dropped(monkeypatch):
+    """Small fits compile for compile speed (tiny: LLVM level 0; both without fusion emitters),
+    large ones with the defaults; JAXMIX_COMPILE=fast moves large ones to the small options; an
+    option a jaxlib does not know is dropped and the program compiled without it."""
+    from jaxmix import _jit
+
+    monkeypatch.delenv("JAXMIX_COMPILE", raising=False)
+    assert _jit.compiler_options(None) == _jit.CPU_COMPILER_OPTIONS
+    assert _jit.compiler_options(_jit.TINY_WORK) == _jit.CPU_TINY_COMPILER_OPTIONS
+    assert _jit.compiler_options(_jit.TINY_WORK + 1) == _jit.CPU_SMALL_COMPILER_OPTIONS
+    monkeypatch.setenv("JAXMIX_COMPILE", "fast")
+    assert _jit.compiler_options(None) == _jit.CPU_SMALL_COMPILER_OPTIONS
+
+    monkeypatch.setattr(_jit, "CPU_TINY_COMPILER_OPTIONS", {**_jit.CPU_TINY_COMPILER_OPTIONS, "xla_no_such_flag": 1})
+    monkeypatch.setattr(_jit, "_unsupported_options", set())
+
+    @_jit.fit_jit(static_argnames=("c",))
+    def f(x, *, c):
+        return x * c
+
+    np.testing.assert_array_equal(f.small(1)(np.ones(3, np.float32), c=2.0), 2.0)
+    assert _jit._unsupported_options == {"xla_no_such_flag"}
+    assert "xla_no_such_flag" not in _jit.compiler_options(1)
