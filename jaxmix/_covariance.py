@@ -21,12 +21,21 @@ from jax.scipy.linalg import solve_triangular
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
+def check_covariance_type(covariance_type: object, name: str = "covariance_type") -> str:
+    """`covariance_type` itself, or a ValueError listing the choices (not a bare KeyError)."""
+    if not isinstance(covariance_type, str) or covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(f"{name} must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+    return covariance_type
+
+
 def cov_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
+    check_covariance_type(covariance_type)
     return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 
 
 def n_parameters(covariance_type: str, k: int, d: int) -> int:
     """Free parameters: k - 1 weights, k d means, and the covariances."""
+    check_covariance_type(covariance_type)
     cov = {
         "full": k * d * (d + 1) // 2,
         "tied": d * (d + 1) // 2,

@@ -638,6 +638,14 @@ def gmm(
       >>> g.params.covariances.shape, bool(g.converged)
       ((2, 2, 2), True)
     """
+    V.refuse_reverse_mode(
+        "jaxmix.gmm",
+        "Differentiate the converged fit with jaxmix.gmm_fixed_point(jax.lax.stop_gradient(fit.params), x) "
+        "(implicit differentiation of the fixed point), or the toolbox (score, log_prob) at fixed parameters.",
+        x,
+        weights,
+        reg_covar,
+    )
     a = V.check_fit_args(
         key,
         x,
@@ -662,7 +670,7 @@ def gmm(
     elif prior is False:
         prior = None
     if prior is not None:
-        prior = V.check_prior(prior, covariance_type, d, x.dtype)
+        prior = V.check_prior(prior, covariance_type, d, x.dtype, x=x)
     group = restart_group_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
     chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, group)
     static = dict(

@@ -6,6 +6,7 @@ import dataclasses
 from typing import NamedTuple
 
 import jax
+import numpy as np
 
 from jaxmix._covariance import covariances_from_precisions_cholesky, precisions_cholesky
 
@@ -19,6 +20,12 @@ class GMMParams:
     because the shapes alone are ambiguous ("tied" (d, d) and "diag" (k, d)
     coincide when k == d). A NamedTuple cannot carry a static string, hence a
     registered frozen dataclass.
+
+    Gradients: the densities read `precisions_cholesky` only, so `jax.grad`
+    with respect to `covariances` is zero. To differentiate with respect to
+    covariances, build the parameters inside the differentiated function with
+    `GMMParams.from_covariances(weights, means, covariances, covariance_type)`,
+    or use the unconstrained `jaxmix.gradient.to_raw` / `from_raw`.
     """
 
     weights: jax.Array  # (k,) mixing proportions, sum to 1
@@ -51,7 +58,8 @@ class GMMParams:
         `covariance_type`, shapes that do not fit together (weights (k,),
         means (k, d), covariances as scikit-learn's for the type; leading
         batch axes allowed) or covariances that are not positive definite
-        raise a ValueError instead of giving NaN Cholesky factors.
+        raise a ValueError instead of giving NaN Cholesky factors, and so do
+        NaN or infinite weights or means and negative weights.
         """
         from jaxmix import _validation as V
         from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
@@ -71,6 +79,10 @@ class GMMParams:
                 f"covariances must have shape {expected} for covariance_type={covariance_type!r} and means of "
                 f"shape {tuple(means.shape)}, got {tuple(covariances.shape)}"
             )
+        V.check_finite(weights, "weights")
+        V.check_finite(means, "means")
+        if not V.is_traced(weights) and bool(np.any(np.asarray(weights) < 0)):
+            raise ValueError("weights must be >= 0 (mixing proportions)")
         V.check_finite(covariances, "covariances")
         V.check_spd(covariances, covariance_type, "covariances")
         u = precisions_cholesky(covariances, covariance_type)

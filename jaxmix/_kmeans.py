@@ -196,9 +196,11 @@ def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist
         far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
     else:
         far_d, far_i = coll.top_k(jnp.where(weights > 0, dist, -jnp.inf), k)
-    old = (
-        _nearest(coll.take_rows(x, far_i) - shift, centers, cc)[0] if labels is None else coll.take_rows(labels, far_i)
-    )
+    if labels is None:  # the k candidates' own clusters, chunk by chunk: a (k, k) block would be O(k^2) memory
+        far_x = coll.take_rows(x, far_i) - shift
+        old = map_rows(lambda xc: _nearest(xc, centers, cc)[0], far_x, min(chunk_size, k))
+    else:
+        old = coll.take_rows(labels, far_i)
     target = jnp.argsort(~empty, stable=True)  # empty clusters first, in index order
     move = (jnp.arange(k) < jnp.sum(empty)) & jnp.isfinite(far_d)
     return far_i, old, target, jnp.where(move, coll.take_rows(weights, far_i), 0.0)

@@ -251,4 +251,5 @@ def sample(key: jax.Array, params: GMMParams, n_samples: int) -> tuple[jax.Array
     V.check_key(key)
     n_samples = V.check_positive_int(n_samples, "n_samples")
     params = V.check_gmm_params(params, params.means.shape[-1], params.means.dtype)
+    V.check_sample_size(n_samples, params)
     return _sample(key, params, n_samples=n_samples)

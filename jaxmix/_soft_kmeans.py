@@ -242,10 +242,18 @@ def soft_kmeans(
       >>> r.weights.shape, bool(r.history[1] <= r.history[0])
       ((2,), True)
     """
+    V.refuse_reverse_mode(
+        "jaxmix.soft_kmeans",
+        "Differentiate the converged fit with jaxmix.soft_kmeans_fixed_point(centers, weights, x, beta) "
+        "(implicit differentiation of the fixed point), or soft_kmeans_predict_proba at fixed centres.",
+        x,
+        weights,
+        beta,
+    )
     a = V.check_fit_args(
         key, x, n_clusters, weights=weights, n_init=n_init, max_iter=max_iter, tol=tol, chunk_size=chunk_size
     )
-    V.check_scalar(beta, "beta", positive=True)
+    V.check_beta(beta, a.x)
     x, k = a.x, a.n_clusters
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)

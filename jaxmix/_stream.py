@@ -559,18 +559,34 @@ def _moments_stage(run: _Run, key: Any, k: int, method: str | None, m: int) -> n
     seed = _key_data(key)
 
     def fold(acc, i, batch):
-        mom, res = acc
+        mom, res, lo, hi = acc
         x, w = _to_device(batch, cap, dt)
         mom = _moments_add(mom, x, w)
         if res is not None:
             res = _reservoir_add(res, batch, i, seed, m)
-        return mom, res
+        if batch.x.shape[0]:  # the range of every feature over the source, on the host
+            lo, hi = np.minimum(lo, batch.x.min(axis=0)), np.maximum(hi, batch.x.max(axis=0))
+        return mom, res, lo, hi
 
-    acc0 = (_zero_moments(d, dt), None if method is None else _reservoir_zero(d, dt))
-    mom, res = run.run_pass("moments", acc0, fold)
+    acc0 = (
+        _zero_moments(d, dt),
+        None if method is None else _reservoir_zero(d, dt),
+        np.full((d,), np.inf, dt),
+        np.full((d,), -np.inf, dt),
+    )
+    mom, res, lo, hi = run.run_pass("moments", acc0, fold)
     total = np.asarray(mom.total)
+    if not np.isfinite(total):
+        raise ValueError(
+            f"{src.name}: the weights sum to more than {dt} holds; divide them by a common factor "
+            "(the clusters do not change)"
+        )
     if not total > 0:
         raise ValueError(f"{src.name}: the weights are all zero: at least one row needs a positive weight")
+    # Each batch was checked alone; rows far apart in different batches are checked here, as the
+    # in-memory fit checks the whole array.
+    V.check_magnitude(np.stack([lo, hi]), src.name, rows=max(int(np.asarray(mom.n_pos)), 1))
+    st["span"] = np.asarray(np.max(hi - lo), np.float64)
     shift = np.asarray(mom.sums / jnp.maximum(mom.total, jnp.finfo(dt).tiny))
     st["shift"] = shift
     st["mean_var"] = np.asarray(mom.m2 / (mom.total * d))
@@ -654,6 +670,13 @@ def _fit_options(model: str, key: Any, k: int, init: Any, **options: Any) -> dic
 def _check_common(key: Any, source: Any, n_clusters: Any, max_iter: Any, tol: Any, batch_rows: Any, weights: Any):
     V.check_key(key)
     src = as_source(source, batch_rows=batch_rows, weights=weights)
+    if weights is not None and not isinstance(source, Source):
+        w = np.asarray(weights)  # (n,): small beside the rows; checked batch by batch as it is read
+        if w.size and np.issubdtype(w.dtype, np.number) and np.all(np.isfinite(w)) and np.all(w >= 0) and w.max() > 0:
+            with np.errstate(over="ignore"):
+                scale = V.weight_scale(float(w.max()), float(w.sum()), src.dtype)
+            if scale != 1.0:  # a power of two: exact, the fit is the unscaled one
+                src = as_source(source, batch_rows=batch_rows, weights=w.astype(np.float64) * scale)
     k = V.check_positive_int(n_clusters, "n_clusters")
     if src.n_rows is not None and k > src.n_rows:
         raise ValueError(f"n_clusters={k} must be <= n_samples={src.n_rows}")
@@ -1039,6 +1062,8 @@ def soft_kmeans(
     run = _Run(src, options, checkpoint, checkpoint_every, keep_checkpoint, progress)
     c0 = _moments_stage(run, key, k, method, m)
     st = run.st
+    if "span" in st:  # the data's spread is known after the first pass (absent from older checkpoints)
+        V.check_beta(beta, span=float(st["span"]), rows=int(st["n_pos"]), n_features=d, dtype=dt)
     shift = jnp.asarray(st["shift"])
     if c0 is None:
         c0 = np.asarray(jnp.asarray(init_arr) - shift)
@@ -1103,7 +1128,8 @@ def _soft_labels(centers, pi, beta, x, *, chunk_size):
     )
 
 
-def _labeller(model: Any, d: int, dtype: np.dtype) -> Callable[[jax.Array], jax.Array]:
+def _labeller(model: Any, d: int, dtype: np.dtype) -> tuple[Callable[[jax.Array], jax.Array], int]:
+    """The labelling function of a model, and its number of clusters."""
     if isinstance(model, GMMResult):
         model = model.params
     if isinstance(model, GMMParams):
@@ -1114,12 +1140,13 @@ def _labeller(model: Any, d: int, dtype: np.dtype) -> Callable[[jax.Array], jax.
             x,
             what="predict",
             chunk_size=min(gmm_chunk_size(x.shape[0], k, d, ctype, dtype.itemsize), x.shape[0]),
-        )
+        ), k
     if isinstance(model, SoftKMeansResult):
         c = V.check_centers(model.centers, None, d, dtype, name="model.centers")
         pi = jnp.asarray(np.asarray(model.weights), dtype)
         beta = jnp.asarray(np.asarray(model.beta), dtype)
-        return lambda x: _soft_labels(c, pi, beta, x, chunk_size=_kmeans_chunk(x.shape[0], c.shape[0], dtype))
+        k = c.shape[0]
+        return lambda x: _soft_labels(c, pi, beta, x, chunk_size=_kmeans_chunk(x.shape[0], k, dtype)), k
     centers = model.centers if isinstance(model, KMeansResult) else model
     try:
         c = V.check_centers(centers, None, d, dtype, name="model")
@@ -1128,13 +1155,28 @@ def _labeller(model: Any, d: int, dtype: np.dtype) -> Callable[[jax.Array], jax.
             "model must be a KMeansResult, SoftKMeansResult, GMMResult, GMMParams or a (k, n_features) array of "
             f"centres ({e})"
         ) from None
-    return lambda x: _kmeans_labels(c, x, chunk_size=_kmeans_chunk(x.shape[0], c.shape[0], dtype))
+    return lambda x: _kmeans_labels(c, x, chunk_size=_kmeans_chunk(x.shape[0], c.shape[0], dtype)), c.shape[0]
 
 
 def _label_batches(label: Callable[[jax.Array], jax.Array], src: Source) -> Iterator[np.ndarray]:
     for batch in src:
         x, _ = _to_device(batch, src.batch_rows, src.dtype)
         yield np.asarray(label(x))[: batch.x.shape[0]]
+
+
+def _check_out(out: Any, k: int) -> None:
+    """`out` has an integer dtype that holds the labels 0..k-1 (NumPy casts 300 into int8 as 44, silently)."""
+    dt = getattr(out, "dtype", None)
+    if dt is None:
+        raise TypeError(f"out must be a writable int array (e.g. np.zeros(n, np.int32)), got {type(out).__name__}")
+    dt = np.dtype(dt)
+    if dt.kind not in "iu":
+        raise TypeError(f"out must have an integer dtype, got {dt}")
+    if np.iinfo(dt).max < k - 1:
+        raise ValueError(
+            f"out has dtype {dt}, whose largest value {np.iinfo(dt).max} cannot hold labels up to {k - 1} "
+            "(k - 1); use np.int32"
+        )
 
 
 def predict(model: Any, source: Any, *, out: Any = None, batch_rows: int | None = None) -> Iterator[np.ndarray] | Any:
@@ -1148,7 +1190,9 @@ def predict(model: Any, source: Any, *, out: Any = None, batch_rows: int | None 
       source: anything `jaxmix.stream.as_source` accepts.
       out: optional writable int array (n,), e.g. an `np.memmap` or
         `np.lib.format.open_memmap(path, "w+", np.int32, (n,))`: the labels
-        are written into it and it is returned.
+        are written into it and it is returned. Its dtype must hold every
+        label 0..k-1 (an int8 `out` for k = 300 raises a ValueError instead
+        of wrapping labels around).
       batch_rows: rows per batch for array-like sources.
 
     Returns:
@@ -1164,9 +1208,10 @@ def predict(model: Any, source: Any, *, out: Any = None, batch_rows: int | None 
       [0, 0, 1, 1, 0]
     """
     src = as_source(source, batch_rows=batch_rows)
-    label = _labeller(model, src.n_features, src.dtype)
+    label, k = _labeller(model, src.n_features, src.dtype)
     if out is None:
         return _label_batches(label, src)
+    _check_out(out, k)
     if src.n_rows is not None and tuple(np.shape(out)) != (src.n_rows,):
         raise ValueError(f"out must have shape ({src.n_rows},), got {tuple(np.shape(out))}")
     start = 0

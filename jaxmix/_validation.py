@@ -13,6 +13,7 @@ None for them), so that large device data never travels to the host.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from typing import Any, NamedTuple
 
@@ -81,7 +82,13 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
         if isinstance(a, (str, bytes)):
             raise TypeError(f"{name} must be an array of numbers, got {type(a).__name__}")
         try:
-            arr = np.asarray(a) if not isinstance(a, jax.Array) else a
+            arr = _from_pandas(a, name)
+            if arr is None:
+                arr = np.asarray(a) if not isinstance(a, jax.Array) else a
+        except (TypeError, ValueError) as e:
+            if "column" in str(e):  # _from_pandas names the column
+                raise
+            raise TypeError(f"{name} could not be converted to an array: {e}") from None
         except Exception as e:  # ragged lists and the like
             raise TypeError(f"{name} could not be converted to an array: {e}") from None
     dt = np.dtype(arr.dtype)
@@ -98,8 +105,17 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
     else:
         target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
     if isinstance(arr, np.ndarray):
-        with np.errstate(over="ignore"):  # values beyond the dtype become inf: check_finite names them
+        with np.errstate(over="ignore"):  # values beyond the dtype become inf: named below
             out: Any = arr if arr.dtype == target else arr.astype(target)
+        if out is not arr and target.itemsize < dt.itemsize and not np.all(np.isfinite(out)):
+            over = np.isfinite(arr) & ~np.isfinite(out)
+            if over.any():
+                raise ValueError(
+                    f"{name} has {int(over.sum())} value(s) (largest magnitude {float(np.max(np.abs(arr[over]))):.3g}) "
+                    f"beyond {target}'s range ({float(np.finfo(target).max):.3g}): they overflow the cast from {dt} "
+                    "to the default float32; enable float64 (jax.config.update('jax_enable_x64', True)) or divide "
+                    "the data by a common scale"
+                )
     else:
         out = arr if arr.dtype == target else jnp.asarray(arr, dtype=target)
     if ndim is not None and out.ndim != ndim:
@@ -107,6 +123,36 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
         shape_hint = " (use x.reshape(-1, 1) for a single feature)" if single else ""
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(out.shape)}{shape_hint}")
     return out
+
+
+def _from_pandas(a: Any, name: str) -> np.ndarray | None:
+    """A pandas DataFrame/Series with nullable numeric columns (`Float32`, `Int64`) as NumPy; None otherwise.
+
+    `np.asarray` makes such columns dtype object (even without missing
+    values). They are converted when no value is missing; a missing value
+    or a non-numeric extension column is refused naming the column.
+    """
+    if not type(a).__module__.startswith("pandas") or not hasattr(a, "dtypes"):
+        return None
+    frame = hasattr(a, "columns")
+    dtypes = list(a.dtypes) if frame else [a.dtype]
+    if all(isinstance(dt, np.dtype) for dt in dtypes):
+        return None  # plain NumPy columns: np.asarray as before
+    columns = list(a.columns) if frame else [a.name]
+    numpy_dtypes = []
+    for column, dt in zip(columns, dtypes, strict=True):
+        ndt = getattr(dt, "numpy_dtype", dt)
+        if not isinstance(ndt, np.dtype) or ndt.kind not in "fiub":
+            raise TypeError(f"{name} column {column!r} has dtype {dt}; expected numbers (e.g. .astype(float))")
+        numpy_dtypes.append(ndt)
+    na = a.isna()
+    missing = [c for c in columns if bool((na[c] if frame else na).any())]
+    if missing:
+        raise ValueError(
+            f"{name} column(s) {missing} have missing values; drop or fill them first "
+            "(e.g. x.dropna() or x.fillna(...), then x.to_numpy(float))"
+        )
+    return np.asarray(a.to_numpy(dtype=np.result_type(*numpy_dtypes)))
 
 
 def check_finite(a: Any, name: str) -> None:
@@ -118,7 +164,9 @@ def check_finite(a: Any, name: str) -> None:
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
 
 
-def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None) -> None:
+def check_magnitude(
+    x: jax.Array | np.ndarray, name: str, reference: Any = None, *, rows: int | None = None, where: str | None = None
+) -> None:
     """Refuse data whose squared distances would overflow or underflow its float dtype.
 
     Every fit works with squared distances (and sums of them over rows and
@@ -127,6 +175,9 @@ def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None)
     points, e.g. the centres that new data is compared with). float32's
     limits are reached by a spread of about 1e17 (overflow) or 1e-17
     (underflow: squared distances of 1e-34 and below lose their digits).
+    `rows` counts the rows summed over when `x` is only their range (the
+    stream fits pass the per-feature minimum and maximum of all batches);
+    `where` replaces the name in the message.
     """
     if is_traced(x) or (reference is not None and is_traced(reference)):
         return
@@ -139,9 +190,11 @@ def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None)
         span = float(xp.max(hi - lo))
     info = jnp.finfo(x.dtype)
     n, d = x.shape
+    n = n if rows is None else rows
     too_big = float(np.sqrt(float(info.max) / (16.0 * max(n, 1) * d)))
     too_small = float(np.sqrt(float(info.tiny))) * 1e2
-    where = f"{name}" if reference is None else f"{name} and the model"
+    if where is None:
+        where = f"{name}" if reference is None else f"{name} and the model"
     if not np.isfinite(span) or span > too_big:
         raise ValueError(
             f"{where} span {span:.3g} in one feature: squared distances would overflow {x.dtype} "
@@ -154,6 +207,45 @@ def check_magnitude(x: jax.Array | np.ndarray, name: str, reference: Any = None)
             f"(smallest normal {float(info.tiny):.3g}); multiply the data by a common scale (clusters do not "
             "change) or use float64 (jax.enable_x64)"
         )
+
+
+def check_beta(
+    beta: Any,
+    x: Any = None,
+    *,
+    span: float | None = None,
+    rows: int | None = None,
+    n_features: int = 1,
+    dtype: Any = None,
+) -> Any:
+    """A finite beta > 0 whose products with the data's squared distances stay finite.
+
+    Soft k-means computes `beta ||x - m||^2` for every row and cluster and
+    sums them over rows; a beta of 1e38 overflows float32 there and the fit
+    ended in NaN. Such a beta is hard k-means already (at beta * eps * span^2
+    >> 100 every responsibility is 0 or 1 to the last digit), so it is
+    refused with that advice rather than clamped. `span` (largest range of
+    one feature), `rows`, `n_features` and `dtype` replace `x` for the
+    stream fits.
+    """
+    check_scalar(beta, "beta", positive=True)
+    if is_traced(beta) or (x is not None and is_traced(x)):
+        return beta
+    if x is not None:
+        xp, v = _xp(x)
+        span, rows = float(xp.max(xp.max(v, axis=0) - xp.min(v, axis=0))), v.shape[0]
+        dtype, d = v.dtype, v.shape[1]
+    else:
+        dtype, d = dtype or float_dtype(), n_features
+    info = np.finfo(np.dtype(dtype))
+    bound = float(info.max) / (16.0 * max(rows or 1, 1) * d * max(float(span or 0.0), float(info.tiny)) ** 2)
+    if float(np.asarray(beta)) > bound:
+        raise ValueError(
+            f"beta={float(np.asarray(beta)):.3g} is too large for this data: beta times its squared distances "
+            f"(spread {span:.3g}) would overflow {np.dtype(dtype)}; use beta <= {bound:.3g}, or jaxmix.kmeans: "
+            "so large a beta already gives hard assignments"
+        )
+    return beta
 
 
 def check_data(x: Any, name: str = "x", *, magnitude: bool = True) -> jax.Array:
@@ -187,10 +279,58 @@ def check_weights(weights: Any, n_samples: int, dtype: Any) -> Any:
             raise ValueError(f"weights must be >= 0; found {int(xp.sum(v < 0))} negative value(s)")
         if not bool(xp.any(v > 0)):
             raise ValueError("weights are all zero: at least one sample needs a positive weight")
+        with np.errstate(over="ignore"):
+            scale = weight_scale(float(xp.max(v)), float(xp.sum(v)), w.dtype)
+        if scale != 1.0:
+            half = float(2.0 ** int(np.log2(scale) / 2))  # two exact steps: 2**-126 alone is subnormal in float32
+            w = w * xp.asarray(half, w.dtype) * xp.asarray(scale / half, w.dtype)
     return w
 
 
+def weight_scale(largest: float, total: float, dtype: Any, stacklevel: int = 5) -> float:
+    """A power of two that brings extreme sample weights into the dtype's safe range (1.0 for ordinary ones).
+
+    Weights are scale-free for the fitted model: centres, labels, mixture
+    parameters and the GMM's mean log-likelihood do not depend on a common
+    factor. Their sums do: weights of 1e36 each overflow float32 sums
+    (NaN centres), weights below ~1e-19 lose their products to underflow.
+    A power of two is applied exactly, so a rescaled fit is the unscaled
+    one; only the weighted totals (k-means inertia, soft k-means free
+    energy) are those of the rescaled weights, which the RuntimeWarning says.
+    """
+    info = np.finfo(np.dtype(dtype))
+    if total <= float(np.sqrt(info.max)) and largest >= float(np.sqrt(info.tiny)):
+        return 1.0
+    exponent = -int(np.ceil(np.log2(largest)))  # the largest weight becomes (0.5, 1]
+    warnings.warn(
+        f"sample weights up to {largest:.3g} (sum {total:.3g}) are outside {np.dtype(dtype)}'s safe range for sums; "
+        f"they are multiplied by 2**{exponent} for the fit: the clusters do not change, the inertia or "
+        "free energy is that of the rescaled weights",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+    return float(2.0**exponent)
+
+
+def refuse_reverse_mode(what: str, advice: str, *args: Any) -> None:
+    """A clear TypeError when `jax.grad` (reverse mode) reaches a fit's `while_loop` through `args`.
+
+    JAX's own error names `lax.while_loop`; this one names the differentiable way instead.
+    Forward mode (`jax.jvp`) through the loop works and is left alone.
+    """
+    for leaf in jax.tree_util.tree_leaves(args):
+        if isinstance(leaf, jax.core.Tracer) and type(leaf).__name__ == "LinearizeTracer":
+            raise TypeError(
+                f"{what} cannot be differentiated in reverse mode (jax.grad): its EM loop is a while_loop. {advice}"
+            )
+
+
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is a static argument (it sets array shapes and loop bounds), so it cannot be traced: "
+            f"pass a Python int (inside jax.jit, list it in static_argnames; under jax.vmap, close over it)"
+        )
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
@@ -363,8 +503,12 @@ def positive_definite(a: Any) -> bool:
     return bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(v))))
 
 
-def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
-    """A GMMPrior whose given fields have valid values and shapes."""
+def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any, x: Any = None) -> Any:
+    """A GMMPrior whose given fields have valid values and shapes.
+
+    With the data `x`, a prior mean so far from it that the M-step's
+    `(xbar - mean)(xbar - mean)^T` would overflow is refused (it gave NaN).
+    """
     from jaxmix._gmm_params import GMMPrior
 
     if not isinstance(prior, GMMPrior):
@@ -388,6 +532,14 @@ def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any) -> Any:
         if m.shape[0] != d:
             raise ValueError(f"prior.mean has {m.shape[0]} entries but x has {d} features")
         check_finite(m, "prior.mean")
+        if x is not None:
+            try:
+                check_magnitude(x, "x", m)
+            except ValueError:
+                raise ValueError(
+                    "prior.mean is too far from the data: squared distances between them would overflow "
+                    f"{np.dtype(dtype)}; give a prior mean near the data (or leave it None for the data mean)"
+                ) from None
         fields["mean"] = m
     if prior.scale is not None:
         s: Any
@@ -431,7 +583,93 @@ def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "para
         check_finite(a, f"{name}.{field}")
         arrays[field] = a
     check_finite(means, f"{name}.means")
+    _check_params_positive(arrays["covariances"], arrays["precisions_cholesky"], ct, name)
     return GMMParams(w, means, arrays["covariances"], arrays["precisions_cholesky"], ct)
+
+
+def _check_params_positive(cov: Any, prec_chol: Any, covariance_type: str, name: str) -> None:
+    """Variances > 0 and Cholesky factors with a positive diagonal: log_prob takes their logarithm.
+
+    Hand-built parameters with a zero or negative variance gave NaN from
+    `log_prob`, `predict_proba` and `score`. For "full"/"tied" the diagonal
+    of the covariances and of the factors is checked (the factors are what
+    the density uses); a full positive-definiteness test is left to
+    `GMMParams.from_covariances`, where the factors are computed.
+    """
+    if is_traced(cov) or is_traced(prec_chol):
+        return
+    xp, c = _xp(cov)
+    _, u = _xp(prec_chol)
+    if covariance_type in ("full", "tied"):
+        c, u = xp.diagonal(c, axis1=-2, axis2=-1), xp.diagonal(u, axis1=-2, axis2=-1)
+    if bool(xp.any(c <= 0)):
+        raise ValueError(
+            f"{name}.covariances must have every variance > 0 (found {int(xp.sum(c <= 0))} zero or negative); "
+            "build parameters with jaxmix.GMMParams.from_covariances"
+        )
+    if bool(xp.any(u <= 0)):
+        raise ValueError(
+            f"{name}.precisions_cholesky must have a positive diagonal (found {int(xp.sum(u <= 0))} zero or "
+            "negative entries); build parameters with jaxmix.GMMParams.from_covariances"
+        )
+
+
+def device_memory() -> int | None:
+    """Bytes the default device holds: an accelerator's `bytes_limit`, else the host's physical memory.
+
+    None when neither is known (then nothing is refused on size).
+    """
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return int(stats["bytes_limit"])
+    except Exception:  # a backend without memory_stats
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(nbytes: float, what: str, fix: str, fraction: float = 0.5) -> None:
+    """Refuse, before dispatch, a request whose arrays need more than `fraction` of the device's memory.
+
+    XLA allocates asynchronously: an impossible request returned at once and
+    the process aborted (or swapped for minutes) when the result was read.
+    """
+    limit = device_memory()
+    if limit is not None and nbytes > fraction * limit:
+        raise ValueError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB, more than {fraction:.0%} of the device's "
+            f"{limit / 2**30:.3g} GiB; {fix}"
+        )
+
+
+# Bytes per restart of an in-memory fit, per row and per (k + this) entries, as measured with
+# ru_maxrss (kmeans, 200 rows, k = 2: 19.7 KB per restart; this estimate gives 20.9 KB).
+_RESTART_ROW_WORDS = 24
+
+
+def check_restarts(n_init: int, n: int, k: int, d: int, itemsize: int) -> None:
+    """Restarts run side by side (vmap): refuse an n_init whose restarts would not fit in memory."""
+    per_restart = itemsize * (n * (k + _RESTART_ROW_WORDS) + k * d * (d + 2))
+    check_memory(
+        float(n_init) * per_restart,
+        f"n_init={n_init} restarts side by side ({n} rows, {k} clusters)",
+        "use fewer restarts (n_init=10 is the usual choice), or loop over keys yourself and keep the best fit",
+    )
+
+
+def check_sample_size(n_samples: int, params: Any) -> None:
+    """`jaxmix.sample`'s arrays fit in memory: the draws, the Gumbel noise that picks components, the noise."""
+    k, d = params.means.shape[-2:]
+    itemsize = np.dtype(params.means.dtype).itemsize
+    per_row = itemsize * (k + 3 * d + (d * d if params.covariance_type == "full" else 0)) + 8
+    check_memory(
+        float(n_samples) * per_row,
+        f"sample of n_samples={n_samples} ({d} features, {k} components)",
+        "draw it in parts (one call per jax.random.split key)",
+    )
 
 
 class FitArgs(NamedTuple):
@@ -463,11 +701,13 @@ def check_fit_args(
     w = check_weights(weights, x.shape[0], x.dtype)
     k = check_n_clusters(n_clusters, x.shape[0], w, name=name)
     check_scalar(tol, "tol", nonnegative=True)
+    n_init = check_positive_int(n_init, "n_init")
+    check_restarts(n_init, x.shape[0], k, x.shape[1], x.dtype.itemsize)
     return FitArgs(
         x,
         w,
         k,
-        check_positive_int(n_init, "n_init"),
+        n_init,
         check_positive_int(max_iter, "max_iter"),
         check_chunk_size(chunk_size),
     )
