@@ -460,7 +460,9 @@ class _Run:
                 else f"{k}: checkpoint {saved.get(k)!r}, now {fingerprint.get(k)!r}"
                 for k in diff
             )
-            other_data = " on other data" if {"source", "first_batch", "n_rows"} & set(diff) else ""
+            # Other batch sizes change the batches' digests too: only the same batching says "other data".
+            on_other = {"source", "first_batch", "n_rows"} & set(diff) and "batch_rows" not in diff
+            other_data = " on other data" if on_other else ""
             raise ValueError(
                 f"{path} is the checkpoint of a different fit{other_data} ({shown}); "
                 "pass the same data and options to resume it, or remove the file to start afresh"
