@@ -448,6 +448,10 @@ class _Run:
                 if sorted(z.files) != sorted([*manifest, "manifest"]):
                     raise _unreadable(path, "its members differ from its manifest")
                 arrays = {f: z[f] for f in z.files}
+                if not all(
+                    isinstance(a, np.ndarray) for a in arrays.values()
+                ):  # numpy gives a non-.npy member as bytes
+                    raise _unreadable(path, "a member is not an .npy array")
         except _DAMAGED as e:
             if str(e).startswith(path):  # ours, above, or open_regular's: names the file already
                 raise ValueError(str(e)) from None

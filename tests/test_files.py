@@ -348,3 +348,12 @@ def test_damaged_checkpoints_are_refused_naming_the_file_or_resume_exactly(tmp_p
             continue
         assert same(r, full), f"trial {trial}: a damaged checkpoint resumed as a different fit"
     assert refused >= 35
+    # A valid zip whose member is not an .npy (numpy hands such a member back as bytes).
+    with zipfile.ZipFile(ckpt) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["st.km.history.npy"] = b"not an array"
+    with zipfile.ZipFile(tmp_path / "bytes.ckpt", "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    with pytest.raises(ValueError, match=r"bytes\.ckpt: not a readable jaxmix stream checkpoint .*not an \.npy"):
+        js.kmeans(KEY, x, 2, batch_rows=16, checkpoint=tmp_path / "bytes.ckpt", progress=False)
