@@ -14,6 +14,14 @@ Files are written atomically (a temporary file in the same directory,
 flushed and fsynced, then `os.replace`d onto the target), so a crash
 mid-save never destroys an existing file. See docs/model-format.md.
 
+Reading is bounded and checked before anything is inflated: only regular
+files are opened (a FIFO would block); the header member may inflate to at
+most HEADER_MAX_BYTES and nest at most MAX_DEPTH levels; each array
+member's declared size and .npy header must agree with the dtype (bool,
+integer or float) and shape the header gives it; `metadata` is a JSON
+object; GMM parameters are checked as `GMMParams.from_covariances` checks
+them. Anything else raises `ModelFileError` naming the file.
+
 `load` returns arrays as NumPy arrays, bit for bit with their saved dtype,
 whatever JAX's x64 setting: a float64 model stays float64 even where JAX
 would silently make it float32. Every jaxmix function accepts them.
