@@ -551,7 +551,7 @@ def minibatch_kmeans(
     mni = NO_LIMIT if max_no_improvement is None else V.check_positive_int(max_no_improvement, "max_no_improvement", 0)
     if _is_array(batches):
         x = V.check_data(batches)
-        w = V.check_weights(weights, x.shape[0], x.dtype)
+        w = V.check_weights(weights, x.shape[0], x.dtype, rescale=True)  # all weights at once: one common factor
         return _minibatch_kmeans_array(
             key,
             x,
@@ -1027,7 +1027,7 @@ def online_gmm(
     done, passes = 0, 0
     if _is_array(batches):
         x = V.check_data(batches)
-        w = V.check_weights(weights, x.shape[0], x.dtype)
+        w = V.check_weights(weights, x.shape[0], x.dtype, rescale=True)  # all weights at once: one common factor
         n, d = x.shape
         k = V.check_n_clusters(n_components, n, w, name="n_components")
         burn = _check_gmm_options(covariance_type, init, kappa, t0, reg_covar, burn_in)

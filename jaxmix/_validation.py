@@ -265,8 +265,12 @@ def check_data(x: Any, name: str = "x", *, magnitude: bool = True) -> jax.Array:
     return x
 
 
-def check_weights(weights: Any, n_samples: int, dtype: Any) -> Any:
-    """Per-sample weights (n,), finite, >= 0, not all zero. None means all ones."""
+def check_weights(weights: Any, n_samples: int, dtype: Any, *, rescale: bool = False) -> Any:
+    """Per-sample weights (n,), finite, >= 0, not all zero. None means all ones.
+
+    `rescale=True` (the in-memory fits, which see all the weights at once)
+    brings extreme weights into range by a power of two (`weight_scale`).
+    """
     if weights is None:
         return np.ones((n_samples,), dtype)
     w = as_float_array(weights, "weights", ndim=1).astype(dtype)
@@ -279,6 +283,8 @@ def check_weights(weights: Any, n_samples: int, dtype: Any) -> Any:
             raise ValueError(f"weights must be >= 0; found {int(xp.sum(v < 0))} negative value(s)")
         if not bool(xp.any(v > 0)):
             raise ValueError("weights are all zero: at least one sample needs a positive weight")
+        if not rescale:
+            return w
         with np.errstate(over="ignore"):
             scale = weight_scale(float(xp.max(v)), float(xp.sum(v)), w.dtype)
         if scale != 1.0:
@@ -698,7 +704,7 @@ def check_fit_args(
     """Check what kmeans, soft_kmeans and gmm have in common."""
     check_key(key)
     x = check_data(x)
-    w = check_weights(weights, x.shape[0], x.dtype)
+    w = check_weights(weights, x.shape[0], x.dtype, rescale=True)
     k = check_n_clusters(n_clusters, x.shape[0], w, name=name)
     check_scalar(tol, "tol", nonnegative=True)
     n_init = check_positive_int(n_init, "n_init")
