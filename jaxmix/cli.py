@@ -436,6 +436,33 @@ def _model_columns(meta: dict[str, Any], d: int, where: str, columns: list[str] 
     return choose
 
 
+def _cli_metadata(header: dict[str, Any], path: Any) -> dict[str, Any]:
+    """The command line's metadata of a model file, checked: `columns`/`column_indices` and
+    `standardize` ({"mean": [...], "std": [...]}) as `fit` writes them, or a clear error."""
+    meta = header.get("metadata") or {}
+
+    def bad(why: str) -> DataError:
+        return DataError(f"{path}: malformed command-line metadata ({why}); refit the model or remove the metadata")
+
+    if "columns" in meta:
+        cols, idx = meta.get("columns"), meta.get("column_indices")
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+            raise bad("'columns' must be a list of names")
+        if not isinstance(idx, list) or len(idx) != len(cols) or not all(isinstance(i, int) and i >= 0 for i in idx):
+            raise bad("'column_indices' must list one non-negative position per column")
+    std = meta.get("standardize")
+    if std:
+        if not isinstance(std, dict) or "mean" not in std or "std" not in std:
+            raise bad("'standardize' must hold 'mean' and 'std'")
+        try:
+            mean, scale = np.asarray(std["mean"], float), np.asarray(std["std"], float)
+        except (TypeError, ValueError):
+            raise bad("'standardize' mean and std must be numbers") from None
+        if mean.ndim != 1 or mean.shape != scale.shape or not (np.isfinite(mean).all() and (scale > 0).all()):
+            raise bad("'standardize' needs finite means and positive stds of one length")
+    return meta
+
+
 def _n_features(model: Any) -> int:
     params = getattr(model, "params", model)
     centres = params.means if hasattr(params, "means") else model.centers
@@ -454,7 +481,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not isinstance(model, (jaxmix.KMeansResult, jaxmix.SoftKMeansResult, jaxmix.GMMResult, jaxmix.GMMParams)):
         raise DataError(f"{args.model} holds a {header['kind']}, which `jaxmix predict` cannot apply")
     d = _n_features(model)
-    meta = header.get("metadata") or {}
+    meta = _cli_metadata(header, args.model)
     choose = _model_columns(meta, d, os.fspath(args.data), args.columns)
     x = read_table(args.data, key=args.key, choose=choose, decimal=args.decimal).x
     std_meta = meta.get("standardize")
@@ -537,7 +564,7 @@ def _info(args: argparse.Namespace) -> int:
 
     header, arrays = _io.read_raw(args.model)
     kind = header["kind"]
-    meta = header.get("metadata") or {}
+    meta = _cli_metadata(header, args.model)
     print(f"file          {args.model}")
     print(
         f"kind          {kind} (format {header['format']} version {header['format_version']}, "

@@ -511,3 +511,27 @@ def test_the_criterion_table_keeps_large_values_apart():
     for row, k, values in zip(rows, (9, 10), bic, strict=True):
         cells = row.replace("*", " ").split()
         assert cells == [str(k), *(f"{v:.3f}" for v in values)], row
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [{"standardize": {"a": 1}}, {"columns": ["a", "b"]}, {"standardize": {"mean": [0, 0], "std": [1, -1]}}],
+    ids=["standardize-keys", "columns-without-positions", "negative-std"],
+)
+def test_malformed_command_line_metadata_is_one_clean_error(tmp_path, capsys, meta):
+    # Issue 17 item 19: crafted metadata crashed `info` and `predict` with a KeyError traceback.
+    x = np.asarray(load_faithful(), np.float32)[:40]
+    model = tmp_path / "m.npz"
+    jaxmix.save(jaxmix.kmeans(jaxmix_key(), x, 2), model, metadata=meta)
+    data = tmp_path / "x.npy"
+    np.save(data, x)
+    assert cli.main(["info", str(model)]) == 2
+    assert cli.main(["predict", str(model), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "malformed command-line metadata" in err and "Traceback" not in err
+
+
+def jaxmix_key():
+    import jax
+
+    return jax.random.key(0)
