@@ -122,3 +122,17 @@ def test_raw_parametrisation_round_trips_and_trains_jointly():
 
     ga, graw = jax.grad(loss, argnums=(0, 1))(a, raw)
     assert ga.shape == (2, 2) and graw.chol.shape == (2, 2, 2) and bool(jnp.all(jnp.isfinite(ga)))
+
+
+def test_reverse_mode_through_a_fit_names_the_differentiable_way():
+    """jax.grad through gmm / soft_kmeans names gmm_fixed_point / soft_kmeans_fixed_point, a traced
+    n_clusters says it is static, and covariances' zero gradient is documented (issue 17, item 10)."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(40, 2)), jnp.float32)
+    key = jax.random.key(0)
+    with pytest.raises(TypeError, match="gmm_fixed_point"):
+        jax.grad(lambda x: jaxmix.gmm(key, x, 2, max_iter=3).log_likelihood)(x)
+    with pytest.raises(TypeError, match="soft_kmeans_fixed_point"):
+        jax.grad(lambda b: jaxmix.soft_kmeans(key, x, 2, beta=b, max_iter=3).objective)(1.0)
+    with pytest.raises(TypeError, match="static argument"):
+        jax.jit(lambda k: jaxmix.kmeans(key, x, k).inertia)(2)
+    assert "grad" in jaxmix.GMMParams.__doc__ and "from_covariances" in jaxmix.GMMParams.__doc__
