@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmix._io import check_regular_file, open_regular
-from jaxmix._validation import check_magnitude, float_dtype
+from jaxmix._validation import cast_host, check_magnitude, float_dtype
 
 # Default batch: rows that fill about this many bytes in the fit's dtype.
 BATCH_BYTES = 64 * 2**20
@@ -81,7 +81,7 @@ def _checked_rows(x: Any, d: int, dtype: np.dtype, where: str) -> np.ndarray:
     if a.shape[1] != d:
         raise ValueError(f"{where} has {a.shape[1]} features, expected {d} (as the source's first batch)")
     target_dtype(a.dtype, where)  # rejects bool, complex, strings, objects
-    a = a.astype(dtype, copy=False)
+    a = cast_host(a, dtype, where)  # names values that overflow float32
     finite = np.isfinite(a)
     if not finite.all():
         raise ValueError(f"{where} contains {a.size - int(finite.sum())} NaN or infinite value(s)")

@@ -105,23 +105,36 @@ def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
     else:
         target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
     if isinstance(arr, np.ndarray):
-        with np.errstate(over="ignore"):  # values beyond the dtype become inf: named below
-            out: Any = arr if arr.dtype == target else arr.astype(target)
-        if out is not arr and target.itemsize < dt.itemsize and not np.all(np.isfinite(out)):
-            over = np.isfinite(arr) & ~np.isfinite(out)
-            if over.any():
-                raise ValueError(
-                    f"{name} has {int(over.sum())} value(s) (largest magnitude {float(np.max(np.abs(arr[over]))):.3g}) "
-                    f"beyond {target}'s range ({float(np.finfo(target).max):.3g}): they overflow the cast from {dt} "
-                    "to the default float32; enable float64 (jax.config.update('jax_enable_x64', True)) or divide "
-                    "the data by a common scale"
-                )
+        out: Any = cast_host(arr, target, name)
     else:
         out = arr if arr.dtype == target else jnp.asarray(arr, dtype=target)
     if ndim is not None and out.ndim != ndim:
         single = ndim == 2 and out.ndim == 1 and name == "x"
         shape_hint = " (use x.reshape(-1, 1) for a single feature)" if single else ""
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(out.shape)}{shape_hint}")
+    return out
+
+
+def cast_host(arr: np.ndarray, target: Any, name: str) -> np.ndarray:
+    """`arr` as `target` (no copy when it already is); values that overflow the cast are named.
+
+    float64 data beyond 3.4e38 becomes inf in float32 (x64 off), which was
+    reported as "NaN or infinite" although the input is finite.
+    """
+    target = np.dtype(target)
+    if arr.dtype == target:
+        return arr
+    with np.errstate(over="ignore"):
+        out = arr.astype(target)
+    if target.itemsize < arr.dtype.itemsize and not np.all(np.isfinite(out)):
+        over = np.isfinite(arr) & ~np.isfinite(out)
+        if over.any():
+            raise ValueError(
+                f"{name} has {int(over.sum())} value(s) (largest magnitude {float(np.max(np.abs(arr[over]))):.3g}) "
+                f"beyond {target}'s range ({float(np.finfo(target).max):.3g}): they overflow the cast from "
+                f"{arr.dtype} to {target}; enable float64 (jax.config.update('jax_enable_x64', True)) or divide "
+                "the data by a common scale"
+            )
     return out
 
 
