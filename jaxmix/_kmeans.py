@@ -254,7 +254,7 @@ def _relocate_empty_bounded(x, weights, shift, centers, total: bounds.Changes, b
         rows_or_drop = jnp.where(moved, rows, x.shape[0])
         change = bounds.Changes.zero(k, d, x.dtype).moved(x[rows] - shift, mw, old, target)
         b = bounds.Bounds(
-            b.labels.at[rows_or_drop].set(target, mode="drop"),
+            b.labels.at[rows_or_drop].set(target.astype(b.labels.dtype), mode="drop"),  # argsort: int64 under x64
             b.upper.at[rows_or_drop].set(jnp.inf, mode="drop"),
             b.lower.at[rows_or_drop].set(0.0, mode="drop"),
         )

@@ -18,6 +18,32 @@ from jaxmix import _collective as coll
 from jaxmix._chunks import map_rows, row_pass_chunk, scan_rows
 
 
+def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """Uniform draws in [0, 1) that pick the same rows for float32 and float64 copies of the data.
+
+    JAX draws float32 and float64 uniforms from different bits, so the same
+    key would seed a float32 and a float64 copy of the data differently.
+    Here float64 draws are the float32 draw (a multiple of 2^-23) plus a
+    second float32 draw scaled below that grid: the float32 draw is the
+    float64 one rounded down to the grid, so both precisions choose the
+    same row unless a row's boundary falls within 2^-23 of the draw, while
+    float64 keeps a fine resolution for very many rows. Other dtypes draw
+    as JAX does.
+    """
+    if jnp.dtype(dtype) != jnp.float64:
+        return jax.random.uniform(key, shape, dtype)
+    coarse = jax.random.uniform(key, shape, jnp.float32).astype(dtype)
+    fine = jax.random.uniform(jax.random.fold_in(key, 1), shape, jnp.float32).astype(dtype)
+    return coarse + fine * 2.0**-23  # < 1: coarse <= 1 - 2^-23, fine < 1
+
+
+def gumbel(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """Standard Gumbel draws, ordered alike for float32 and float64 (see `uniform`)."""
+    if jnp.dtype(dtype) != jnp.float64:
+        return jax.random.gumbel(key, shape, dtype)
+    return -jnp.log(-jnp.log(jnp.maximum(uniform(key, shape, dtype), jnp.finfo(dtype).tiny)))
+
+
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
     """`n_clusters` distinct rows drawn without replacement, weighted by `weights`.
 
@@ -25,7 +51,7 @@ def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.A
     rows (as `jax.random.choice(..., replace=False)` would do).
     """
     n = weights.shape[0]
-    g = jax.random.gumbel(key, (coll.global_rows(n),), dtype=x.dtype)
+    g = gumbel(key, (coll.global_rows(n),), x.dtype)
     if coll.sharded():  # this shard's slice of the same draws as on one device
         g = lax.dynamic_slice_in_dim(g, coll.row_offset(n), n)
     logw = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, jnp.finfo(x.dtype).tiny)), -jnp.inf)
@@ -73,9 +99,9 @@ def kmeans_plusplus(
     chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
     # All uniform draws at once: no PRNG in the loop body (less to compile).
     u = jax.vmap(
-        lambda j: jax.vmap(
-            lambda t: jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, j), t), (), x.dtype)
-        )(jnp.arange(n_trials))
+        lambda j: jax.vmap(lambda t: uniform(jax.random.fold_in(jax.random.fold_in(key, j), t), (), x.dtype))(
+            jnp.arange(n_trials)
+        )
     )(jnp.arange(n_clusters))
     if n_active is None:
         upper: Any = n_clusters

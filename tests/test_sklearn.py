@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from jaxmix.sklearn import GaussianMixture, KMeans, SoftKMeans
+from jaxmix.sklearn import GaussianMixture, KMeans, MiniBatchKMeans, SoftKMeans
 
 X64, _ = make_blobs(1, n=300, d=3, k=4, spread=0.7, dtype=np.float64)
 
@@ -234,3 +234,119 @@ def test_verbose_shows_progress(monkeypatch, capfd):
     assert "jaxmix gmm: iteration 1 objective" in capfd.readouterr().err
     GaussianMixture(2, covariance_type="diag", random_state=0).fit(X64)
     assert capfd.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------------
+# Issue 17: what scikit-learn's own test files found (bench/sklearn_suite.py).
+
+CENTROID_ESTIMATORS = [
+    lambda: KMeans(4, random_state=0),
+    lambda: MiniBatchKMeans(4, batch_size=64, max_iter=3, random_state=0),
+    lambda: SoftKMeans(4, beta=0.5, random_state=0),
+]
+
+
+@pytest.mark.parametrize("make", CENTROID_ESTIMATORS)
+def test_set_output_pandas_wraps_transform_and_fit_transform(make):
+    # Issue 17 item 1: transform lived on a base class the output wrapper never wrapped.
+    df = pd.DataFrame(X64, columns=["a", "b", "c"])
+    est = make().set_output(transform="pandas")
+    out = est.fit_transform(df)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(est.get_feature_names_out())
+    assert isinstance(est.transform(df), pd.DataFrame)
+    with sklearn.config_context(transform_output="pandas"):
+        assert isinstance(make().fit(X64).transform(X64), pd.DataFrame)
+    assert isinstance(make().fit(X64).transform(X64), np.ndarray)  # the default is untouched
+
+
+@pytest.mark.parametrize("make", CENTROID_ESTIMATORS)
+def test_score_of_a_dataframe_does_not_warn_about_feature_names(make):
+    # Issue 17 item 4: score checked X, then called predict/transform again on the bare array.
+    df = pd.DataFrame(X64, columns=["a", "b", "c"])
+    est = make().fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(est.score(df))
+
+
+def test_warm_started_one_step_fits_converge():
+    # Issue 17 item 2 (scikit-learn's test_convergence_detected_with_warm_start): the first
+    # iteration of a warm fit is compared with the previous fit's lower bound.
+    gm = GaussianMixture(4, warm_start=True, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = 0
+        while fits < 100 and not getattr(gm, "converged_", False):
+            gm.fit(X64)
+            fits += 1
+    assert gm.converged_ and gm.n_iter_ == 1 and fits < 100
+    # Converged at once: no warning, and the next fit converges too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        gm.fit(X64)
+    assert gm.converged_ and gm.n_iter_ == 1
+
+
+def test_float64_bounded_kmeans_and_bic_do_not_warn():
+    # Issue 17 items 3 and 5: a JAX FutureWarning (int64 labels scattered into int32 under
+    # x64) from the bounded algorithm's relocation of empty clusters, and "requested dtype
+    # float64 ... truncated" from bic()/aic() building float64 JAX arrays outside x64.
+    x = np.concatenate([X64, np.full((40, 3), 50.0)])  # a far group: an empty cluster to relocate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(6, algorithm="elkan", init=x[:6], random_state=0).fit(x)
+        gm = GaussianMixture(2, random_state=0).fit(X64)
+        ref = sklearn.mixture.GaussianMixture(2).fit(X64)
+        assert gm._n_parameters() == ref._n_parameters()
+        assert np.isfinite(gm.bic(X64)) and np.isfinite(gm.aic(X64))
+
+
+def test_minibatch_callable_init_uses_o_n_d_memory_and_checks_its_shape():
+    # Issue 17 item 6: each callable's centres were scored through an (n, k, d) float64 block.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 16))
+    est = MiniBatchKMeans(32, init=lambda X, k, random_state: X[:k], n_init=1, batch_size=256, max_iter=1)
+    w = np.ones(len(x))
+    est._init_arg(x, w, 32, 1)  # compiles first: the compiler's own allocations are not the point
+    tracemalloc.start()
+    c, _ = est._init_arg(x, w, 32, 1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(c, x[:32])
+    assert peak < 4 * x.nbytes  # the block alone is 2000 * 32 * 16 * 8 bytes = 16 x.nbytes
+    # The best of n_init calls is the one with the lowest inertia on X.
+    starts = iter([X64[[0, 0, 0, 0]], X64[[0, 50, 100, 150]], X64[[1, 1, 1, 2]]])
+    est = MiniBatchKMeans(4, init=lambda X, k, random_state: next(starts), n_init=3)
+    c, n_init = est._init_arg(X64, np.ones(len(X64)), 4, 3)
+    np.testing.assert_array_equal(c, X64[[0, 50, 100, 150]])
+    assert n_init == 1
+    with pytest.raises(ValueError, match=r"initial centers \(4, 2\) returned by the callable init"):
+        MiniBatchKMeans(4, init=lambda X, k, random_state: X[:k, :2]).fit(X64)
+    with pytest.raises(ValueError, match=r"initial centers \(4, 2\) returned by the callable init"):
+        KMeans(4, init=lambda X, k, random_state: X[:k, :2]).fit(X64)
+    with pytest.raises(ValueError, match=r"initial centers \(4, 2\) does not match the number of features"):
+        KMeans(4, init=X64[:4, :2]).fit(X64)
+
+
+def test_warnings_scikit_learn_gives_for_few_distinct_points_and_small_init_size():
+    # Issue 17 item 7.
+    x = np.repeat(X64[:3], 10, axis=0)  # 3 distinct points
+    with pytest.warns(
+        ConvergenceWarning, match=r"Number of distinct clusters \(3\) found smaller than n_clusters \(4\)"
+    ):
+        KMeans(4, random_state=0).fit(x)
+    with pytest.warns(RuntimeWarning, match="init_size=2 should be larger than n_clusters=4"):
+        MiniBatchKMeans(4, init_size=2, batch_size=64, max_iter=1, random_state=0).fit(X64)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_seeds_do_not_depend_on_the_datas_float_precision(init):
+    # Issue 17 item 8: the same random_state seeds float32 and float64 copies alike.
+    x32 = X64.astype(np.float32)
+    for seed in range(4):
+        a = KMeans(8, init=init, n_init=1, max_iter=1, random_state=seed).fit(x32)
+        b = KMeans(8, init=init, n_init=1, max_iter=1, random_state=seed).fit(X64)
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5, atol=1e-5)

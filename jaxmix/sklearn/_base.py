@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -82,12 +83,29 @@ def padded(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.nd
     return Xp, wp, n
 
 
+def check_centers(init: Any, X: np.ndarray, k: int, what: str) -> np.ndarray:
+    """Initial centres as a (k, n_features) array of X's dtype, or scikit-learn's ValueError."""
+    arr = np.asarray(init, X.dtype)
+    where = f"The shape of the initial centers {arr.shape}{' ' + what if what else ''} does not match"
+    if arr.ndim != 2 or arr.shape[0] != k:
+        raise ValueError(f"{where} the number of clusters {k}.")
+    if arr.shape[1] != X.shape[1]:
+        raise ValueError(f"{where} the number of features of the data {X.shape[1]}.")
+    return arr
+
+
 def to_numpy(a: Any, dtype: Any) -> np.ndarray:
     return np.asarray(a).astype(dtype, copy=False)
 
 
-class CentroidMethods:
-    """Methods shared by the centroid estimators (KMeans, SoftKMeans): they need `cluster_centers_`."""
+class CentroidMethods(TransformerMixin):
+    """Methods shared by the centroid estimators (KMeans, MiniBatchKMeans, SoftKMeans): they need `cluster_centers_`.
+
+    A `TransformerMixin` itself: scikit-learn's output wrapper (`set_output`,
+    `set_config(transform_output=...)`) wraps only the `transform` and
+    `fit_transform` a class defines in its own body, so the class that
+    defines them must be the mixin's subclass.
+    """
 
     cluster_centers_: np.ndarray
     labels_: np.ndarray
@@ -109,8 +127,32 @@ class CentroidMethods:
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distances of the rows of X to the centres, (n_samples, n_clusters)."""
-        X = self._test_data(X)
+        return self._distances(self._test_data(X))
+
+    # The helpers below take X already checked by `_test_data`: calling the
+    # public methods again with that ndarray would lose a DataFrame's
+    # feature names (scikit-learn then warns "X does not have valid feature
+    # names") and, for `transform`, go through the output wrapper.
+
+    def _distances(self, X: np.ndarray) -> np.ndarray:
         Xp, _, n = padded(X, None)
         with precision(X.dtype):
             dist = jaxmix.transform(self.cluster_centers_.astype(X.dtype), Xp)
         return to_numpy(dist, X.dtype)[:n]
+
+    def _nearest(self, X: np.ndarray, centers: np.ndarray | None = None) -> np.ndarray:
+        """Index of the nearest centre (`cluster_centers_` unless given) for each row of X."""
+        c = self.cluster_centers_ if centers is None else centers
+        Xp, _, n = padded(X, None)
+        with precision(X.dtype):
+            labels = jaxmix.kmeans_predict(c.astype(X.dtype), Xp)
+        return np.asarray(labels)[:n].astype(np.int32)
+
+    def _labels_inertia(
+        self, X: np.ndarray, w: np.ndarray, centers: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Nearest centres and `sum_i w_i ||x_i - nearest centre||^2` (in float64): O(n d) memory."""
+        c = self.cluster_centers_ if centers is None else centers
+        labels = self._nearest(X, c)
+        diff = X.astype(np.float64, copy=False) - c.astype(np.float64)[labels]
+        return labels, float(np.dot(w, np.einsum("ij,ij->i", diff, diff)))

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 import jaxmix
-from jaxmix._covariance import COVARIANCE_TYPES
+from jaxmix._covariance import COVARIANCE_TYPES, n_parameters
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
 
@@ -134,6 +134,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         key = B.key_from(self.random_state)
         Xp, wp, n = B.padded(X, None)
         with B.precision(X.dtype):
+            # scikit-learn's warm start compares its first iteration's
+            # log-likelihood with the previous fit's `lower_bound_` (a fresh
+            # fit starts from -inf): within tol, it converges after that one
+            # iteration. So a loop of warm-started `max_iter=1` fits stops.
+            previous = float(getattr(self, "lower_bound_", -np.inf))
+            warm_converged = warm and abs(self._mean_log_prob(X) - previous) < tol
+            if warm_converged:
+                max_iter = 1
             g = jaxmix.gmm(
                 key,
                 Xp,
@@ -159,7 +167,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.covariances_ = B.to_numpy(p.covariances, X.dtype)
         self.precisions_cholesky_ = B.to_numpy(p.precisions_cholesky, X.dtype)
         self.precisions_ = B.to_numpy(p.precisions, X.dtype)
-        self.converged_ = bool(g.converged)
+        self.converged_ = bool(g.converged) or warm_converged
         self.n_iter_ = int(g.n_iter)
         history = np.asarray(g.history, np.float64)[: self.n_iter_]
         self.lower_bounds_ = [float(v) for v in history]
@@ -181,6 +189,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             jnp.asarray(self.precisions_cholesky_, dtype),
             self.covariance_type,
         )
+
+    def _mean_log_prob(self, X: np.ndarray) -> float:
+        """Mean log-likelihood of the checked X under the current parameters (the fit's objective)."""
+        Xp, _, n = B.padded(X, None)
+        with B.precision(X.dtype):
+            lp = np.asarray(jaxmix.log_prob(self._params(X.dtype), Xp))[:n]
+        return float(np.mean(lp.astype(np.float64)))
 
     def _per_row(self, fn: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self)
@@ -218,8 +233,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return -2.0 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
 
     def _n_parameters(self) -> int:
+        # From the shapes alone: building the float64 parameters as JAX arrays
+        # here, outside `B.precision`, would warn that they are truncated.
         check_is_fitted(self)
-        return int(jaxmix.n_parameters(self._params(self.means_.dtype)))
+        k, d = self.means_.shape
+        return n_parameters(self.covariance_type, k, d)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """`n_samples` draws and their components, grouped by component (scikit-learn's order)."""

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 
 import jaxmix
 from jaxmix.sklearn import _base as B
@@ -119,7 +120,7 @@ class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         n_init = self._n_init()
         init = self.init
         if not isinstance(init, str) and not callable(init):
-            init = np.asarray(init, dtype=X.dtype)
+            init = B.check_centers(init, X, k, "")
             if n_init != 1:
                 warnings.warn(
                     f"Explicit initial center position passed: performing only one init in KMeans instead of "
@@ -141,7 +142,13 @@ class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixi
                 # semantics), so restarts run one after the other here.
                 rng = np.random.RandomState(int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max)))
                 fits = [
-                    jaxmix.kmeans(key, Xp, k, init=np.asarray(init(X, k, random_state=rng), X.dtype), **kw)
+                    jaxmix.kmeans(
+                        key,
+                        Xp,
+                        k,
+                        init=B.check_centers(init(X, k, random_state=rng), X, k, "returned by the callable init"),
+                        **kw,
+                    )
                     for _ in range(n_init)
                 ]
                 r = min(fits, key=lambda f: float(f.inertia) if np.isfinite(float(f.inertia)) else np.inf)
@@ -153,23 +160,24 @@ class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.inertia_ = float(r.inertia)
         self.n_iter_ = int(r.n_iter)
         self._n_features_out = k
+        distinct = len(np.unique(self.labels_))
+        if distinct < k:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). Possibly due to "
+                "duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Index of the nearest centre for each row of X."""
-        X = self._test_data(X)
-        Xp, _, n = B.padded(X, None)
-        with B.precision(X.dtype):
-            labels = jaxmix.kmeans_predict(self.cluster_centers_.astype(X.dtype), Xp)
-        return np.asarray(labels)[:n].astype(np.int32)
+        return self._nearest(self._test_data(X))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the k-means objective of X: -sum_i w_i ||x_i - nearest centre||^2."""
         X = self._test_data(X)
-        w = B.sample_weight_or_ones(sample_weight, X)
-        labels = self.predict(X)
-        diff = X.astype(np.float64) - self.cluster_centers_.astype(np.float64)[labels]
-        return -float(np.sum(w * np.sum(diff * diff, axis=1)))
+        return -self._labels_inertia(X, B.sample_weight_or_ones(sample_weight, X))[1]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,7 +11,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
-import jaxmix
 from jaxmix import _online as O
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative, resolve_n_init
@@ -125,7 +124,15 @@ class MiniBatchKMeans(
         if self.max_no_improvement is not None:
             _check_int(self.max_no_improvement, "max_no_improvement", 0)
         if self.init_size is not None:
-            _check_int(self.init_size, "init_size", 1)
+            init_size = _check_int(self.init_size, "init_size", 1)
+            if init_size < k:
+                # scikit-learn's warning; `jaxmix._online` then seeds from 3 k rows as it does.
+                warnings.warn(
+                    f"init_size={init_size} should be larger than n_clusters={k}. Setting it to "
+                    "min(3*n_clusters, n_samples)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         init = self.init
         if isinstance(init, str) and init not in ("k-means++", "random"):
             raise ValueError(f"init must be 'k-means++', 'random', an array or a callable, got {init!r}")
@@ -137,21 +144,17 @@ class MiniBatchKMeans(
         if isinstance(init, str):
             return init, n_init
         if callable(init):
+            # Each call's centres are scored by their inertia on X, nearest
+            # centres found by jaxmix (O(n d) memory, not an (n, k, d) block).
             rng = check_random_state(self.random_state)
             best, best_inertia = None, np.inf
             for _ in range(n_init):
-                c = np.asarray(init(X, k, random_state=rng), X.dtype)
-                d2 = ((X[:, None, :].astype(np.float64) - c[None].astype(np.float64)) ** 2).sum(-1).min(1)
-                inertia = float(np.sum(w * d2))
+                c = B.check_centers(init(X, k, random_state=rng), X, k, "returned by the callable init")
+                inertia = self._labels_inertia(X, w, c)[1]
                 if best is None or inertia < best_inertia:
                     best, best_inertia = c, inertia
             return best, 1
-        arr = np.asarray(init, X.dtype)
-        if arr.ndim != 2 or arr.shape != (k, X.shape[1]):
-            raise ValueError(
-                f"The shape of the initial centers {arr.shape} does not match the number of clusters {k} "
-                f"and features {X.shape[1]}."
-            )
+        arr = B.check_centers(init, X, k, "")
         if n_init != 1:
             warnings.warn(
                 f"Explicit initial center position passed: performing only one init in MiniBatchKMeans instead of "
@@ -242,21 +245,9 @@ class MiniBatchKMeans(
 
     # ---------------------------------------------------------------- queries
 
-    def _labels_inertia(self, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
-        labels = self._predict(X)
-        c = self.cluster_centers_.astype(np.float64)
-        diff = X.astype(np.float64) - c[labels]
-        return labels, float(np.sum(w * np.sum(diff * diff, axis=1)))
-
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        Xp, _, n = B.padded(X, None)
-        with B.precision(X.dtype):
-            labels = jaxmix.kmeans_predict(self.cluster_centers_.astype(X.dtype), Xp)
-        return np.asarray(labels)[:n].astype(np.int32)
-
     def predict(self, X: Any) -> np.ndarray:
         """Index of the nearest centre for each row of X."""
-        return self._predict(self._test_data(X))
+        return self._nearest(self._test_data(X))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the k-means objective of X: -sum_i w_i ||x_i - nearest centre||^2."""

@@ -138,7 +138,7 @@ class SoftKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, Transformer
         """Opposite of the free energy of X: `(1/beta) sum_i w_i log sum_k pi_k exp(-beta ||x_i - m_k||^2)`."""
         X = self._test_data(X)
         w = B.sample_weight_or_ones(sample_weight, X).astype(np.float64)
-        d2 = self.transform(X).astype(np.float64) ** 2
+        d2 = self._distances(X).astype(np.float64) ** 2
         with np.errstate(divide="ignore"):
             logits = np.log(self.weights_.astype(np.float64))[None] - self.beta_ * d2
         m = np.max(logits, axis=1, keepdims=True)
