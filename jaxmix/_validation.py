@@ -296,10 +296,16 @@ def check_weights(weights: Any, n_samples: int, dtype: Any, *, rescale: bool = F
             raise ValueError(f"weights must be >= 0; found {int(xp.sum(v < 0))} negative value(s)")
         if not bool(xp.any(v > 0)):
             raise ValueError("weights are all zero: at least one sample needs a positive weight")
-        if not rescale:
-            return w
         with np.errstate(over="ignore"):
-            scale = weight_scale(float(xp.max(v)), float(xp.sum(v)), w.dtype)
+            largest, total = float(xp.max(v)), float(xp.sum(v))
+        if not rescale:  # weights seen batch by batch: one batch cannot be rescaled alone
+            if not np.isfinite(total):
+                raise ValueError(
+                    f"weights sum to more than {np.dtype(w.dtype)} holds (largest {largest:.3g}); divide them all "
+                    "by a common factor (the clusters do not change)"
+                )
+            return w
+        scale = weight_scale(largest, total, w.dtype)
         if scale != 1.0:
             half = float(2.0 ** int(np.log2(scale) / 2))  # two exact steps: 2**-126 alone is subnormal in float32
             w = w * xp.asarray(half, w.dtype) * xp.asarray(scale / half, w.dtype)

@@ -75,6 +75,13 @@ def test_stream_weights_from_batches_that_overflow_are_refused():
         js.kmeans(KEY, batches, 2)
 
 
+def test_online_batches_whose_weights_overflow_are_refused():
+    # Batches given one by one cannot share a rescaling factor: a batch whose weights sum to inf is refused.
+    pairs = [(X[:BATCH], np.full(BATCH, 1e38, np.float32))]
+    with pytest.raises(ValueError, match=r"weights sum to more than float32 holds.*common factor"):
+        js.minibatch_kmeans(KEY, pairs, 2)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_huge_beta_is_refused_naming_beta(stream):
     fit = js.soft_kmeans if stream else jaxmix.soft_kmeans
