@@ -251,7 +251,7 @@ def check_beta(
     else:
         dtype, d = dtype or float_dtype(), n_features
     info = np.finfo(np.dtype(dtype))
-    bound = float(info.max) / (16.0 * max(rows or 1, 1) * d * max(float(span or 0.0), float(info.tiny)) ** 2)
+    bound = float(info.max) / (16.0 * max(rows or 1, 1) * d * max(float(span or 0.0) ** 2, float(info.tiny)))
     if float(np.asarray(beta)) > bound:
         raise ValueError(
             f"beta={float(np.asarray(beta)):.3g} is too large for this data: beta times its squared distances "

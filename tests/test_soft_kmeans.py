@@ -115,3 +115,11 @@ def test_bad_beta(blobs, bad):
     x, _ = blobs
     with pytest.raises(ValueError, match="beta"):
         jaxmix.soft_kmeans(KEY, x, 3, beta=bad)
+
+
+def test_one_row_and_constant_data_fit_without_error():
+    # The beta bound divided by the data's squared span, which underflowed to 0 for constant data.
+    one = jaxmix.soft_kmeans(jax.random.key(0), np.ones((1, 2), np.float32), 1, beta=1.0)
+    np.testing.assert_array_equal(one.centers, [[1.0, 1.0]])
+    flat = jaxmix.soft_kmeans(jax.random.key(0), np.full((5, 2), 3.0, np.float32), 2, beta=1.0)
+    np.testing.assert_array_equal(flat.centers, np.full((2, 2), 3.0))
