@@ -8,7 +8,10 @@ import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+if __name__ == "__main__":
+    # Only when run as the worker: pytest's --doctest-modules imports this file in every
+    # test process, which then ran the whole suite on 4 simulated devices.
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 
 import jax
 import numpy as np
