@@ -31,17 +31,6 @@ def make_blobs(seed, n=300, d=2, k=3, spread=0.5, scale=5.0, dtype=np.float32):
     return x.astype(dtype), centres.astype(dtype)
 
 
-def pytest_collection_modifyitems(items):
-    """Worker groups for `--dist loadgroup` (dev.py): one per file, so a file's module fixtures
-    and compiled programs stay on one worker; each notebook run is its own group, so the five
-    long notebook runs spread over both workers."""
-    for item in items:
-        name = item.nodeid.split("::")[0]
-        if item.nodeid.startswith("tests/test_notebooks.py::test_notebook_runs"):
-            name = item.nodeid
-        item.add_marker(pytest.mark.xdist_group(name))
-
-
 @pytest.fixture
 def blobs():
     return make_blobs(0)

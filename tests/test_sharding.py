@@ -21,7 +21,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-@pytest.fixture(scope="module")
+# Session scope: with --dist loadgroup the module's tests may not run back to back,
+# and a module fixture then ran the 4-device worker twice (~57 s each).
+@pytest.fixture(scope="session")
 def four_devices():
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
