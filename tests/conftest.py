@@ -31,6 +31,19 @@ def make_blobs(seed, n=300, d=2, k=3, spread=0.5, scale=5.0, dtype=np.float32):
     return x.astype(dtype), centres.astype(dtype)
 
 
+class BrokenStream:
+    """A stderr that cannot be written: full disk (/dev/full), closed pipe."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+    def isatty(self):
+        return False
+
+
 @pytest.fixture
 def blobs():
     return make_blobs(0)

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import make_blobs
+from conftest import BrokenStream, make_blobs
 
 import jaxmix
 from jaxmix import cli
@@ -437,17 +437,6 @@ def test_encodings_fifos_and_huge_values_are_one_clean_error(tmp_path, capsys):
         assert all(m in err for m in messages), err
 
 
-class _BrokenStream:
-    def write(self, text):
-        raise OSError(28, "No space left on device")
-
-    def flush(self):
-        raise OSError(28, "No space left on device")
-
-    def isatty(self):
-        return False
-
-
 def test_unscaled_columns_are_warned_about_and_a_broken_stderr_fails_nothing(tmp_path, files, capsys, monkeypatch):
     _, x = files
     wide = tmp_path / "wide.npy"
@@ -459,7 +448,7 @@ def test_unscaled_columns_are_warned_about_and_a_broken_stderr_fails_nothing(tmp
     assert cli.main(["fit", str(wide), "-k", str(K), "--no-plot", "-o", str(tmp_path / "s"), "--standardize"]) == 0
     assert "holds" not in capsys.readouterr().err
     # Issue 17 item 20: a full, closed or broken stderr (2>/dev/full) failed the whole fit.
-    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    monkeypatch.setattr("sys.stderr", BrokenStream())
     assert cli.main(["fit", str(wide), "-k", str(K), "--no-plot", "-o", str(tmp_path / "b")]) == 0
     assert cli.main(["fit", str(wide), "-k", "0", "--no-plot", "-o", str(tmp_path / "b")]) == 2
 

@@ -5,7 +5,7 @@ import re
 import jax
 import numpy as np
 import pytest
-from conftest import make_blobs
+from conftest import BrokenStream, make_blobs
 
 import jaxmix
 from jaxmix import _progress
@@ -96,23 +96,10 @@ def test_progress_inside_a_users_jit(x, always, capfd):
     assert seen == list(range(1, len(seen) + 1))
 
 
-class _BrokenStream:
-    """A stderr that cannot be written: full disk (/dev/full), closed pipe."""
-
-    def write(self, text):
-        raise OSError(28, "No space left on device")
-
-    def flush(self):
-        raise OSError(28, "No space left on device")
-
-    def isatty(self):
-        return False
-
-
 def test_a_display_that_cannot_be_written_never_fails_the_fit(x, always, monkeypatch):
     # Issue 17 item 20: `jaxmix fit ... 2>/dev/full` exited 1 and wrote nothing.
     quiet = FITS["kmeans"](x)
-    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    monkeypatch.setattr("sys.stderr", BrokenStream())
     loud = FITS["kmeans"](x, progress=True)
     _progress.note("a step")
     jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
@@ -122,7 +109,7 @@ def test_a_streaming_bar_that_cannot_be_written_goes_silent(monkeypatch):
     pytest.importorskip("tqdm")
     from jaxmix import _bar
 
-    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    monkeypatch.setattr("sys.stderr", BrokenStream())
     with _bar.bar(10, "jaxmix stream kmeans pass 1", True) as pbar:
         for _ in range(3):
             pbar.update()
