@@ -1,4 +1,4 @@
-"""Measuring machinery for bench/run.py: timing, memory, tables, chart, README.
+"""Measuring machinery for bench/run.py: timing, memory, tables, chart, docs/performance.md.
 
 Kept apart from the workloads so that each workload reads as "what runs",
 and this file as "how it is measured".
@@ -304,19 +304,21 @@ def chart(rows: list[Row], path: Path, title: str) -> bool:
     return True
 
 
-README_START = "<!-- bench:start (written by bench/run.py; do not edit by hand) -->"
-README_END = "<!-- bench:end -->"
+PAGE_START = "<!-- bench:start (written by bench/run.py; do not edit by hand) -->"
+PAGE_END = "<!-- bench:end -->"
 
 
-def update_readme(readme: Path, header: str, md: str, chart_rel: str | None) -> bool:
-    """Replace the Performance block of the README between its markers."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
+def update_page(page: Path, header: str, md: str, chart_path: Path | None) -> bool:
+    """Replace the block between the markers of `page` (docs/performance.md) with the new tables.
+
+    `chart_path` is linked relative to the page's folder."""
+    text = page.read_text()
+    if PAGE_START not in text or PAGE_END not in text:
         return False
     body = f"{header}\n\n{md}\n"
-    if chart_rel:
-        body += f"\n![jaxmix / peer time ratios]({chart_rel})\n"
-    start = text.index(README_START) + len(README_START)
-    end = text.index(README_END)
-    readme.write_text(text[:start] + "\n" + body + text[end:])
+    if chart_path:
+        body += f"\n![jaxmix / peer time ratios]({Path(os.path.relpath(chart_path, page.parent)).as_posix()})\n"
+    start = text.index(PAGE_START) + len(PAGE_START)
+    end = text.index(PAGE_END)
+    page.write_text(text[:start] + "\n" + body + text[end:])
     return True

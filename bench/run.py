@@ -17,7 +17,7 @@ objective (a row is flagged when it differs from jaxmix's beyond the
 stated tolerance), and jaxmix / peer (below 1: jaxmix is faster). k-means
 rows also give their fraction of the float32 GEMM roofline measured in the
 same run. Results go to bench/results/<date>-<device>[-quick].{json,md,png};
-a full run of all workloads also rewrites the README's Performance section.
+a full run of all workloads also rewrites the tables of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 import cold  # noqa: E402
 import jax  # noqa: E402
 import scale  # noqa: E402
-from harness import chart, device_name, flag_objectives, run_interleaved, table, update_readme, versions  # noqa: E402
+from harness import chart, device_name, flag_objectives, run_interleaved, table, update_page, versions  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 # Workloads whose peers take 15-25 s a fit: fewer rounds keep the full run under 20 minutes.
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         help="interleaved timed rounds after one warm-up (default 11; at most 5 for the slow W4 and W6)",
     )
     p.add_argument("--only", nargs="*", default=None, help="workload ids, e.g. W1 W4")
-    p.add_argument("--no-save", action="store_true", help="write nothing to bench/results/ or the README")
+    p.add_argument("--no-save", action="store_true", help="write nothing to bench/results/ or docs/performance.md")
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     has_chart = bool(rows) and chart(rows, out / f"{stem}.png", f"jaxmix / peer, {today}, {device}")
     print(f"wrote {out / stem}.json, .md{', .png' if has_chart else ''}", file=sys.stderr)
     if not args.quick and not args.only:
-        rel = f"bench/results/{stem}.png" if has_chart else None
-        if update_readme(HERE.parent / "README.md", header, md, rel):
-            print("updated the README's Performance section", file=sys.stderr)
+        page = HERE.parent / "docs" / "performance.md"
+        if update_page(page, header, md, out / f"{stem}.png" if has_chart else None):
+            print(f"updated the tables of {page.relative_to(HERE.parent)}", file=sys.stderr)
     return 0
 
 
