@@ -2,7 +2,8 @@
 """Set up and run jaxmix from a fresh clone with nothing but Python 3.11+.
 
     python3 dev.py demo    # make .venv, install jaxmix[plot], run `jaxmix demo`
-    python3 dev.py test    # make .venv, install jaxmix[test], run ruff, mypy and pytest
+    python3 dev.py test    # make .venv, install jaxmix[test], run ruff, mypy and pytest (heavy cases left out)
+    python3 dev.py heavy   # the heavy test cases (notebooks, several processes, sweeps), run with the benchmarks
     python3 dev.py bench   # make .venv, install jaxmix[bench], run the benchmarks (args passed on)
     python3 dev.py notebooks [NAME...]   # install jaxmix[notebooks], re-execute notebooks/*.ipynb in place
 
@@ -48,7 +49,7 @@ def ensure(extra: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in {"demo", "test", "bench", "notebooks"}:
+    if not argv or argv[0] not in {"demo", "test", "heavy", "bench", "notebooks"}:
         sys.exit(__doc__)
     what, rest = argv[0], argv[1:]
     if what == "demo":
@@ -64,7 +65,11 @@ def main(argv: list[str]) -> None:
         # --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
         # (--dist loadgroup with per-file groups set in conftest did not keep files together
         # here: the 4-device sharding worker ran in both processes; see the stop-23 note.)
-        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *rest)
+        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-m", "not heavy", *rest)
+    elif what == "heavy":
+        # The cases marked heavy in tests/conftest.py (10-60 s each): not part of the 10-minute suite.
+        ensure("test")
+        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-m", "heavy", *rest)
     elif what == "notebooks":
         ensure("notebooks")
         run(PY, "notebooks/execute.py", *rest)
