@@ -282,6 +282,14 @@ def test_compiler_options_by_size_and_an_unknown_option_is_dropped(monkeypatch):
     assert _jit.compiler_options(_jit.TINY_WORK + 1) == _jit.CPU_SMALL_COMPILER_OPTIONS
     monkeypatch.setenv("JAXMIX_COMPILE", "fast")
     assert _jit.compiler_options(None) == _jit.CPU_SMALL_COMPILER_OPTIONS
+    # A mixture's work counts each (row, component) pair's exp/logsumexp, not only its d multiply-adds:
+    # select's grid on 300 x 2 (512 rows, k <= 5, 10 restarts x 5 values of k) is not tiny (it ran ~5x
+    # slower per iteration at level 0), while the same pairs' k-means distance pass is.
+    from jaxmix._gmm import gmm_work
+
+    distance_work = 512 * 5 * 2 * 50
+    assert distance_work <= _jit.TINY_WORK < gmm_work(distance_work, "spherical", 2)
+    assert gmm_work(13 * 1000, "full", 13) > gmm_work(13 * 1000, "tied", 13) > gmm_work(13 * 1000, "diag", 13)
 
     monkeypatch.setattr(_jit, "CPU_TINY_COMPILER_OPTIONS", {**_jit.CPU_TINY_COMPILER_OPTIONS, "xla_no_such_flag": 1})
     monkeypatch.setattr(_jit, "_unsupported_options", set())
