@@ -393,9 +393,9 @@ def select(
     Example:
       >>> import jax, jaxmix
       >>> x = jaxmix.datasets.load_faithful()
-      >>> s = jaxmix.select(jax.random.key(0), x, range(1, 5), ("full", "tied"), n_init=3)
+      >>> s = jaxmix.select(jax.random.key(0), x, range(1, 5), ("tied",), n_init=3)
       >>> s.best_k, s.best_covariance_type, s.bic.shape
-      (3, 'tied', (4, 2))
+      (3, 'tied', (4, 1))
     """
     V.check_key(key)
     x = V.check_data(x)
