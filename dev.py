@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+# Two workers (one per core): the suite is compile-bound and XLA compiles on one thread.
+# --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
+# (--dist loadgroup with per-file groups set in conftest did not keep files together
+# here: the 4-device sharding worker ran in both processes; see the stop-23 note.)
+PYTEST = (PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile")
 
 
 def run(*cmd: str | Path) -> None:
@@ -61,15 +66,11 @@ def main(argv: list[str]) -> None:
         run(PY, "-m", "ruff", "check", *lint)
         run(PY, "-m", "ruff", "format", "--check", *lint)
         run(PY, "-m", "mypy")
-        # Two workers (one per core): the suite is compile-bound and XLA compiles on one thread.
-        # --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
-        # (--dist loadgroup with per-file groups set in conftest did not keep files together
-        # here: the 4-device sharding worker ran in both processes; see the stop-23 note.)
-        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-m", "not heavy", *rest)
+        run(*PYTEST, "-m", "not heavy", *rest)
     elif what == "heavy":
         # The cases marked heavy in tests/conftest.py (10-60 s each): not part of the 10-minute suite.
         ensure("test")
-        run(PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-m", "heavy", *rest)
+        run(*PYTEST, "-m", "heavy", *rest)
     elif what == "notebooks":
         ensure("notebooks")
         run(PY, "notebooks/execute.py", *rest)

@@ -8,7 +8,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
 import jaxmix
@@ -42,7 +42,7 @@ def _check_nonnegative(value: Any, name: str) -> float:
     return float(value)
 
 
-class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, ClusterMixin, BaseEstimator):
     """K-means clustering with scikit-learn's interface, fitted by `jaxmix.kmeans`.
 
     A drop-in replacement for `sklearn.cluster.KMeans`: same parameters,

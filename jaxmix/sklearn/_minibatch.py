@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin
 from sklearn.utils import check_random_state
 
 from jaxmix import _online as O
@@ -29,9 +29,7 @@ def _state_from_host(state: O.MiniBatchKMeansState, dtype: Any) -> O.MiniBatchKM
     return O.MiniBatchKMeansState(*(cast(a) for a in state))
 
 
-class MiniBatchKMeans(
-    B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator
-):
+class MiniBatchKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, ClusterMixin, BaseEstimator):
     """Mini-batch k-means (Sculley 2010) with scikit-learn's interface, on `jaxmix`'s mini-batch update.
 
     A drop-in replacement for `sklearn.cluster.MiniBatchKMeans`: the same

@@ -9,7 +9,7 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
 import jaxmix
@@ -17,7 +17,7 @@ from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
 
 
-class SoftKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class SoftKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, ClusterMixin, BaseEstimator):
     """Soft k-means (responsibilities `r_ik ∝ pi_k exp(-beta ||x_i - m_k||^2)`), fitted by `jaxmix.soft_kmeans`.
 
     scikit-learn has no soft k-means; this estimator follows KMeans's
