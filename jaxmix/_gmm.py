@@ -247,11 +247,13 @@ def _nearest_one_hot(centers, active=None):
     return resp
 
 
-def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=None):
+def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=None, start=None):
     """Statistics of the initial responsibilities (scikit-learn's init_params).
 
     `active`: (k,) bool mask of a masked fit: the statistics equal those of
     a fit with `sum(active)` components (same key), zero for the others.
+    `start`: the (k, d) starting centres (data coordinates) of a method other
+    than "random", computed beforehand by the `_starts` program.
     """
     if method == "random" and active is not None:
         raise ValueError("init='random' cannot be masked (its draws depend on k); use 'kmeans' or 'k-means++'")
@@ -262,6 +264,15 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=
             return u / jnp.sum(u, axis=1, keepdims=True), jnp.zeros((xc.shape[0],), xc.dtype)
 
         return accumulate(x, weights, shift, resp, ctype, k, chunk_size, with_ids=True)
+    if start is None:
+        centers = start_centers(key, x, weights, shift, k, method, chunk_size, active)
+    else:
+        centers = start - shift
+    return accumulate(x, weights, shift, _nearest_one_hot(centers, active), ctype, k, chunk_size)
+
+
+def start_centers(key, x, weights, shift, k, method, chunk_size, active=None):
+    """The (k, d) starting centres (about the shift) of "kmeans", "k-means++" or "random_from_data"."""
     if method == "kmeans":
         (centers, _, _), _ = _kmeans_fit(
             key,
@@ -282,7 +293,40 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=
         centers = kmeans_plusplus(key, x, shift, weights, k, chunk_size, n_active)
     else:  # random_from_data (Gumbel top-k, sorted: the first k are the same for any k)
         centers = random_points(key, x, shift, weights, k)
-    return accumulate(x, weights, shift, _nearest_one_hot(centers, active), ctype, k, chunk_size)
+    return centers
+
+
+@fit_jit(static_argnames=("k", "init", "n_init", "chunk_size"))
+def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
+    """The starting centres of a small fit or grid, as their own program: (m, n_init, k, d).
+
+    For each count of active components in `n_active` (m,) and each restart
+    key (`key` split in `n_init`, as the fitting programs split it), the
+    centres of `init` in the data's coordinates. The covariance type plays no
+    part, so one compiled program (and one run) serves every covariance type
+    of a grid or a sweep, and the mixture programs compile without a k-means
+    inside: about half of a small GMM program's trace, lowering and compile
+    (bench/cold.py).
+    """
+    shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
+    keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
+
+    def per_count(n_act):
+        active = jnp.arange(k) < n_act
+        return jax.vmap(lambda kk: start_centers(kk, x, weights, shift, k, init, chunk_size, active))(keys)
+
+    return jax.vmap(per_count)(n_active) + shift
+
+
+def small_starts(key, xp, wp, counts, k, init, n_init):
+    """`_starts` for a bucketed fit on padded data (`counts`: the k values), or None for init="random"."""
+    if init == "random":
+        return None
+    chunk = min(default_chunk_size(xp.shape[0], k, xp.dtype.itemsize, n_init * len(counts)), xp.shape[0])
+    work = xp.shape[0] * k * xp.shape[1] * n_init * len(counts)
+    program = _starts.small(work)
+    out = program(key, xp, wp, np.asarray(counts, np.int32), k=k, init=init, n_init=n_init, chunk_size=chunk)
+    return jax.device_get(out)  # on the host: taking a count's slice compiles nothing
 
 
 def _collapsed(n: jax.Array, n_eff: jax.Array, total: jax.Array) -> jax.Array:
@@ -352,6 +396,7 @@ def _fit_single(
     progress=False,
     active=None,
     limit=None,
+    start=None,
 ):
     if active is not None and (reinit or any(o is not None for o in overrides)):
         raise ValueError("a masked fit takes no reinit_collapsed and no initial parameters")
@@ -361,7 +406,7 @@ def _fit_single(
         # the covariances of the validated precisions_init).
         params = GMMParams.from_covariances(w0, m0 - shift, p0, ctype)
     else:
-        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active)
+        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active, start)
         params = m_step(stats0, ctype, reg_covar, prior, active)
         if w0 is not None:
             params = dataclasses.replace(params, weights=w0)
@@ -418,6 +463,7 @@ def _gmm(
     n_active=None,
     limit=None,
     n_valid=None,
+    starts=None,
     *,
     covariance_type,
     n_components,
@@ -429,7 +475,8 @@ def _gmm(
     progress=False,
     restart_group=None,
 ):
-    """The GMM program; a bucketed fit passes `n_active`, `limit` and `n_valid` as in `_kmeans`."""
+    """The GMM program; a bucketed fit passes `n_active`, `limit` and `n_valid` as in `_kmeans`,
+    and `starts` (n_init, k, d), each restart's starting centres from the `_starts` program."""
     ctype, k = covariance_type, n_components
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
@@ -446,21 +493,22 @@ def _gmm(
         limit=limit,
     )
 
-    def best_of(keys, valid):
+    def best_of(keys, valid, starts):
         """The best of a vmapped group of restarts (`valid` masks padding keys)."""
-        all_params, all_info = jax.vmap(fit, in_axes=(0,) + (None,) * 7)(
-            keys, x, weights, shift, tol, reg_covar, resolved, overrides
-        )
+        all_params, all_info = jax.vmap(
+            lambda kk, st: fit(kk, x, weights, shift, tol, reg_covar, resolved, overrides, start=st)
+        )(keys, starts)
         final_ll = jax.vmap(lambda p: _final(x, weights, shift, p, chunk_size)[1])(all_params)
         final_ll = jnp.where(valid, final_ll, -jnp.inf)
         (params, info), idx = select_best((all_params, all_info), final_ll, minimize=False)
         return params, info, final_ll[idx]
 
     if n_init == 1:
-        params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides)
+        start = None if starts is None else starts[0]
+        params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides, start=start)
     elif restart_group is None or restart_group >= n_init:
         valid = jnp.ones((n_init,), bool) if n_valid is None else jnp.arange(n_init) < n_valid
-        params, info, _ = best_of(jax.random.split(key, n_init), valid)
+        params, info, _ = best_of(jax.random.split(key, n_init), valid, starts)
     else:
         # Many restarts: vmapped groups run one after the other (lax.map), so
         # memory follows the group, not n_init; the winner is the same.
@@ -469,9 +517,13 @@ def _gmm(
         keys = jax.random.split(key, n_init)
         keys = jnp.concatenate([keys, keys[: padded - n_init]]) if padded > n_init else keys
         valid = jnp.arange(padded) < (n_init if n_valid is None else n_valid)
+        grouped = None
+        if starts is not None:
+            starts = jnp.concatenate([starts, starts[: padded - n_init]]) if padded > n_init else starts
+            grouped = starts.reshape((n_groups, restart_group, *starts.shape[1:]))
         params, info, ll = lax.map(
             lambda g: best_of(*g),
-            (keys.reshape((n_groups, restart_group)), valid.reshape((n_groups, restart_group))),
+            (keys.reshape((n_groups, restart_group)), valid.reshape((n_groups, restart_group)), grouped),
         )
         (params, info), _ = select_best((params, info), ll, minimize=False)
     labels, ll = _final(x, weights, shift, params, chunk_size)
@@ -500,8 +552,19 @@ def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: i
         restart_group=None if group >= p.n_init_program else group,
     )
     counts = (np.int32(p.k), np.int32(p.max_iter), np.int32(p.n_init))
+    starts = small_starts(key, xp, wp, [p.k], p.k_program, static["init"], p.n_init_program)
     fit = functools.partial(
-        _gmm.small(gmm_work(p.work, ctype, d)), key, xp, wp, tol, reg_covar, prior, overrides, *counts, **static
+        _gmm.small(gmm_work(p.work, ctype, d)),
+        key,
+        xp,
+        wp,
+        tol,
+        reg_covar,
+        prior,
+        overrides,
+        *counts,
+        None if starts is None else starts[0],
+        **static,
     )
     r = _progress.run("gmm", fit, progress)
     k = p.k

@@ -14,12 +14,14 @@ Every fitting and toolbox program is declared with `fit_jit`. A call then
 - reads and writes compiled programs in an on-disk cache when one is on
   (`cache_programs`, or the `JAXMIX_CACHE_DIR` environment variable; the
   `jaxmix` command line turns it on by default), so a second run of the
-  same script or command does not compile again. It is JAX's own
-  persistent cache, switched on only around jaxmix's calls by JAX's
-  thread-local configuration contexts: the user's global JAX configuration
-  and the user's own programs are left alone. Entries are keyed by the
-  program, the jax/jaxlib versions, the backend, the device kind and the
-  compiler options; a damaged entry is recompiled (and rewritten);
+  same script or command neither traces, lowers nor compiles again: each
+  program is kept as exported StableHLO (`_program_files`), its executable
+  in JAX's own persistent cache, switched on only around jaxmix's calls by
+  JAX's thread-local configuration contexts: the user's global JAX
+  configuration and the user's own programs are left alone. Entries are
+  keyed by the program, the jax/jaxlib versions, jaxmix's sources, the
+  backend, the device kind and the compiler options; a damaged entry is
+  recompiled (and rewritten);
 - says so on the progress display (`progress=True`) when compiling takes
   longer than `NOTICE_S`.
 
@@ -101,11 +103,23 @@ NOTICE_S = 1.0  # a compile that takes longer shows a line on the progress displ
 
 
 class _Program:
-    """One `jax.jit` for one combination of static arguments, and the argument signatures it compiled."""
+    """One `jax.jit` for one combination of static arguments, and the argument signatures it compiled;
+    with the on-disk cache on, the exported program of each signature (`_program_files`)."""
 
     def __init__(self, jitted: Any):
         self.jitted = jitted
         self.seen: set[Any] = set()
+        self.exported: dict[Any, Any] = {}  # signature -> jax.jit of the exported program (None: not kept)
+
+    def size(self) -> int:
+        return _size(self.jitted) + sum(_size(j) for j in self.exported.values() if j is not None)
+
+    def clear(self) -> None:
+        for j in (self.jitted, *self.exported.values()):
+            with contextlib.suppress(Exception):
+                if j is not None:
+                    j.clear_cache()
+        self.exported.clear()
 
 
 _lock = threading.RLock()
@@ -210,7 +224,7 @@ def set_max_programs(n: int | None) -> None:
 def programs_alive() -> int:
     """Compiled programs jaxmix holds in this process now."""
     with _lock:
-        return sum(_size(p.jitted) for p in _programs.values())
+        return sum(p.size() for p in _programs.values())
 
 
 # ----------------------------------------------------------------------------- the disk cache
@@ -272,14 +286,13 @@ def _evict() -> None:
     """Release least recently used programs while more than `max_programs()` are alive
     or the process holds more than `MAX_MAPPINGS` memory mappings."""
     limit = max_programs()
-    total = sum(_size(p.jitted) for p in _programs.values())
+    total = sum(p.size() for p in _programs.values())
     if _mappings() > MAX_MAPPINGS:  # release the older half (their mappings go once they are collected)
         limit = min(limit, total // 2)
     while len(_programs) > 1 and total > limit:
         _, old = _programs.popitem(last=False)
-        total -= _size(old.jitted)
-        with contextlib.suppress(Exception):
-            old.jitted.clear_cache()
+        total -= old.size()
+        old.clear()
 
 
 def _notice(label: str) -> threading.Timer | None:
@@ -356,12 +369,13 @@ class _FitJit:
         try:
             with _disk_cache():
                 try:
-                    out = prog.jitted(**dynamic)
+                    out = self._run(prog, signature, static, dynamic, work)
                 except jax.errors.JaxRuntimeError as e:  # an option this jaxlib does not have: without it
                     if not new or not _drop_unknown_option(e):
                         raise
                     prog = self._program(static, work)
-                    out = prog.jitted(**dynamic)
+                    prog.exported.pop(signature, None)
+                    out = self._run(prog, signature, static, dynamic, work)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -371,13 +385,30 @@ class _FitJit:
                 _evict()
         return out
 
+    def _run(
+        self, prog: _Program, signature: Any, static: dict[str, Any], dynamic: dict[str, Any], work: int | None
+    ) -> Any:
+        """Call the program: through its exported form when programs are kept on disk (a second
+        process then skips tracing and lowering, `_program_files`), else its `jax.jit`."""
+        folder = program_cache_dir()
+        if folder is None:
+            return prog.jitted(**dynamic)
+        if signature not in prog.exported:
+            from jaxmix import _program_files
+
+            options = compiler_options(work)
+            exp = _program_files.exported(self._fun, static, dynamic, options, folder)
+            prog.exported[signature] = None if exp is None else jax.jit(exp.call, compiler_options=options)
+        call = prog.exported[signature]
+        return prog.jitted(**dynamic) if call is None else call(**dynamic)
+
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         static, dynamic = self._split(args, kwargs)
         return self._program(static).jitted.lower(**dynamic)
 
     def _cache_size(self) -> int:
         with _lock:
-            return sum(_size(p.jitted) for k, p in _programs.items() if k[0] is self)
+            return sum(p.size() for k, p in _programs.items() if k[0] is self)
 
 
 def _tracing() -> bool:

@@ -202,6 +202,7 @@ def _select_type(
     reg_covar,
     limit=None,
     n_valid=None,
+    starts=None,
     *,
     covariance_type,
     k_max,
@@ -213,7 +214,9 @@ def _select_type(
     """Every (k in ks, restart) fit of one covariance type; the best restart per k.
 
     A bucketed grid (`_buckets`) passes `limit` (the iteration bound, at most
-    `max_iter`, the history's length) and `n_valid` (restarts that count)."""
+    `max_iter`, the history's length) and `n_valid` (restarts that count), and
+    `starts` (len(ks), n_init, k_max, d): the starting centres of every cell's
+    restarts, from the `_gmm._starts` program that all covariance types share."""
     ctype = covariance_type
     d = x.shape[1]
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
@@ -228,7 +231,7 @@ def _select_type(
     var = jnp.maximum(var / total, jnp.finfo(x.dtype).tiny)  # per-feature variance of the data
     keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
 
-    def one(k, key):
+    def one(k, key, start):
         active = jnp.arange(k_max) < k
         params, info = G._fit_single(
             key,
@@ -247,19 +250,20 @@ def _select_type(
             reinit=False,
             active=active,
             limit=limit,
+            start=start,
         )
         _, ll = G._final(x, weights, shift, params, chunk_size)
         return params, info, ll, _degenerate(params, active, var, reg_covar)
 
-    def per_k(k):
-        params, info, ll, degenerate = jax.vmap(one, in_axes=(None, 0))(k, keys)
+    def per_k(k, starts_k):
+        params, info, ll, degenerate = jax.vmap(one, in_axes=(None, 0, 0))(k, keys, starts_k)
         score = jnp.where(degenerate, -jnp.inf, ll)
         if n_valid is not None:  # padding restarts never win
             score = jnp.where(jnp.arange(n_init) < n_valid, score, -jnp.inf)
         (params, info, ll, degenerate), _ = select_best((params, info, ll, degenerate), score, minimize=False)
         return params, info, ll, degenerate
 
-    params, info, ll, degenerate = jax.vmap(per_k)(ks)
+    params, info, ll, degenerate = jax.vmap(per_k)(ks, starts)
 
     def final(p):
         def per_row(xc):
@@ -420,6 +424,9 @@ def select(
         w = S.place_weights(w if weights is not None else None, x, *sharded)
     start = time.monotonic()
     plan = None if sharded is not None or V.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
+    if plan is not None:  # padded once; the starting centres once for every covariance type
+        xp, wp = B.pad_rows(x, w, plan.rows)
+        starts = G.small_starts(key, xp, wp, ks, k_max, init, n_init)
     for j, ctype in enumerate(types):
         if progress:
             _progress.note(
@@ -427,7 +434,9 @@ def select(
                 f"({time.monotonic() - start:.1f} s)"
             )
         if plan is not None:
-            fits[ctype] = _select_small(plan, key, x, w, ks, tol, reg_covar, ctype, init, n_init, chunk_size, progress)
+            fits[ctype] = _select_small(
+                plan, key, xp, wp, starts, ks, tol, reg_covar, ctype, init, n_init, chunk_size, progress
+            )
             continue
         chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
         static = dict(
@@ -459,8 +468,9 @@ def select(
 def _select_small(
     p: B.Plan,
     key: Any,
-    x: Any,
-    w: Any,
+    xp: Any,
+    wp: Any,
+    starts: Any,
     ks: tuple[int, ...],
     tol: Any,
     reg_covar: Any,
@@ -470,16 +480,16 @@ def _select_small(
     chunk_size: int | None,
     progress: bool,
 ) -> dict[str, Any]:
-    """One covariance type of a small grid: rows padded to their bucket, `max_iter` traced.
+    """One covariance type of a small grid: rows padded to their bucket (`xp`, `wp`), `max_iter`
+    traced, the restarts' starting centres given (`starts`, from `_gmm.small_starts`).
 
     k, the k values and the restarts keep their exact sizes: a grid already
     masks k, and every restart of every cell runs until the slowest stops,
     so padding them would multiply the work of the whole grid.
     """
-    d = x.shape[1]
+    d = xp.shape[1]
     k_max = max(ks)
-    xp, wp = B.pad_rows(x, w, p.rows)
-    chunk = chunk_size or G.gmm_chunk_size(p.rows, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
+    chunk = chunk_size or G.gmm_chunk_size(p.rows, k_max, d, ctype, xp.dtype.itemsize, len(ks) * n_init)
     static = dict(
         covariance_type=ctype,
         k_max=k_max,
@@ -488,9 +498,9 @@ def _select_small(
         max_iter=p.history,
         chunk_size=min(chunk, p.rows),
     )
-    args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, x.dtype), V.scalar(reg_covar, x.dtype))
+    args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, xp.dtype), V.scalar(reg_covar, xp.dtype))
     run = functools.partial(
-        _select_type.small(G.gmm_work(p.work, ctype, d)), *args, np.int32(p.max_iter), None, **static
+        _select_type.small(G.gmm_work(p.work, ctype, d)), *args, np.int32(p.max_iter), None, starts, **static
     )
     out = jax.device_get(_progress.run(f"select {ctype}", run, progress))
     out["labels"] = out["labels"][:, : p.n]

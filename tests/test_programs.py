@@ -7,11 +7,12 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxmix
-from jaxmix import _buckets, _jit
+from jaxmix import _buckets, _jit, _program_files
 
 KEY = jax.random.key(0)
 _compiles: list[str] = []
@@ -57,13 +58,19 @@ def test_k_sweep_compiles_one_program_per_bucket():
 
 def test_gmm_grid_shares_programs():
     x = _wine_like(120, 4)
+    start = len(_compiles)
     jaxmix.gmm(KEY, x, 2, covariance_type="diag", n_init=3).log_likelihood.block_until_ready()
+    # the k-means start is a program of its own, shared by every covariance type
+    assert sorted(_compiles[start:]) == ["jit(_gmm)", "jit(_starts)"], _compiles[start:]
     before = len(_compiles)
     for k in range(1, 7):
         for n_init in (3, 4):  # restarts round up to a power of two
             g = jaxmix.gmm(KEY, x, k, covariance_type="diag", n_init=n_init, max_iter=20 + k)
             assert g.params.means.shape == (k, 4) and g.history.shape == (20 + k,)
     assert len(_compiles) == before, _compiles[before:]
+    for covariance_type in ("full", "tied", "spherical"):  # a new mixture program each, no new start program
+        jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=3).log_likelihood.block_until_ready()
+    assert sorted(_compiles[before:]) == ["jit(_gmm)"] * 3, _compiles[before:]
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
@@ -166,8 +173,10 @@ def test_program_bound_keeps_a_long_process_alive(tmp_path):
 _CACHE_SCRIPT = """
 import json, sys, warnings
 import jax, numpy as np
-events = []
+events, traces = [], []
 jax.monitoring.register_event_listener(lambda e, **kw: events.append(e))
+jax.monitoring.register_event_duration_secs_listener(
+    lambda e, s, **kw: traces.append(kw.get("fun_name")) if e == "/jax/core/compile/jaxpr_trace_duration" else None)
 import jaxmix
 x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
 with warnings.catch_warnings():
@@ -175,7 +184,7 @@ with warnings.catch_warnings():
     r = jaxmix.kmeans(jax.random.key(0), x, 3, n_init=2)
 print(json.dumps({"hits": events.count("/jax/compilation_cache/cache_hits"),
                   "misses": events.count("/jax/compilation_cache/cache_misses"),
-                  "inertia": float(r.inertia), "x64": jax.config.jax_enable_x64,
+                  "traced": traces.count("_kmeans"), "inertia": float(r.inertia), "x64": jax.config.jax_enable_x64,
                   "dir": jax.config.jax_compilation_cache_dir}))
 """
 
@@ -195,13 +204,64 @@ def test_disk_cache_serves_a_second_process_and_survives_damage(tmp_path):
     assert first["dir"] is None  # the user's JAX configuration is left alone
     entries = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.endswith("-cache")]
     assert entries
+    assert first["traced"] == 1
+    exported = list(tmp_path.rglob("*" + _program_files.SUFFIX))
+    assert len(exported) == 1
     second = _run_cached(tmp_path)
     assert second["hits"] >= 1 and second["misses"] == 0
+    assert second["traced"] == 0  # read as an exported program: neither traced nor lowered again
     assert second["inertia"] == first["inertia"]
-    for p in entries:  # damaged entries: truncated, or bytes of another kind
+    for p in entries + exported:  # damaged entries: truncated, or bytes of another kind
         p.write_bytes(b"not an executable" if p.stat().st_size % 2 else p.read_bytes()[:100])
     third = _run_cached(tmp_path)
-    assert third["inertia"] == first["inertia"]
+    assert third["inertia"] == first["inertia"] and third["traced"] == 1
+
+
+@_jit.fit_jit(static_argnames=("power",))
+def _powers(x, scale, *, power):
+    return {"sum": jnp.sum(x**power) * scale, "rows": x[:2]}
+
+
+@_jit.fit_jit()
+def _reports(x):
+    jax.debug.callback(lambda v: None, jnp.sum(x))  # a host callback: not exportable
+    return jnp.sum(x)
+
+
+def test_exported_programs_are_read_back_rewritten_when_damaged_and_keyed(tmp_path, monkeypatch):
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    dynamic = {"x": x, "scale": np.float32(2.0)}
+    options = _jit.compiler_options(None)  # what a plain call of the program compiles with
+    plain = _powers(x, np.float32(2.0), power=2)
+    monkeypatch.setattr(_jit, "_cache_dir_set", False)
+    monkeypatch.setenv(_jit.ENV_CACHE_DIR, str(tmp_path))
+    kept = _powers(x, np.float32(2.0), power=2)  # through the exported program, written to disk
+    assert float(kept["sum"]) == float(plain["sum"]) == 2 * float(np.sum(x**2))
+    np.testing.assert_array_equal(kept["rows"], x[:2])
+    files = list((tmp_path / "exported").glob("*" + _program_files.SUFFIX))
+    assert len(files) == 1
+    assert _reports(x) == np.sum(x)  # not exportable: compiled as before, nothing written
+    assert len(list((tmp_path / "exported").glob("*" + _program_files.SUFFIX))) == 1
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again")
+
+    with monkeypatch.context() as m:  # read back, not exported again
+        m.setattr(jax.export, "export", no_export)
+        exp = _program_files.exported(_powers._fun, {"power": 2}, dynamic, options, tmp_path)
+    assert exp is not None and float(exp.call(**dynamic)["sum"]) == float(plain["sum"])
+    files[0].write_bytes(b"damaged")
+    exp = _program_files.exported(_powers._fun, {"power": 2}, dynamic, options, tmp_path)
+    assert float(exp.call(**dynamic)["sum"]) == float(plain["sum"])
+    assert files[0].stat().st_size > 100  # rewritten whole
+    key = _program_files.program_key(_powers._fun, {"power": 2}, dynamic, options)
+    assert key == files[0].name.removesuffix(_program_files.SUFFIX)
+    assert _program_files.program_key(_powers._fun, {"power": 3}, dynamic, None) != key
+    assert _program_files.program_key(_powers._fun, {"power": 2}, {**dynamic, "x": x[:2]}, None) != key
+    assert _program_files.program_key(_powers._fun, {"power": 2}, dynamic, {"xla_backend_optimization_level": 0}) != key
+    monkeypatch.setattr(_program_files, "_source_digest", lambda: "an edited jaxmix")
+    assert _program_files.program_key(_powers._fun, {"power": 2}, dynamic, None) != key
+    assert _program_files.program_key(_powers._fun, {"power": object()}, dynamic, None) is None
 
 
 def test_cache_programs_switch(tmp_path, monkeypatch):

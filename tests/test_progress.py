@@ -48,7 +48,15 @@ def test_progress_reports_each_iteration_once_and_changes_nothing(x, name, alway
     assert _err(capfd) == ""
     loud = fit(x, progress=True)
     err = _err(capfd)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, loud, quiet)
+    # The same fit: integers equal, floats to float32 round-off (the program with the display's
+    # callbacks is compiled on its own, and XLA may fuse its sums differently: the mixture's
+    # log-likelihood differed by 2e-6 relative with identical parameters).
+    for a, b in zip(jax.tree_util.tree_leaves(loud), jax.tree_util.tree_leaves(quiet), strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if np.issubdtype(a.dtype, np.floating):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a, b)
     assert err.startswith(f"jaxmix {name}: iteration 1 objective ")
     assert "(cpu, " in err or "(" in err.splitlines()[0]
     # Restarts are reduced on the device: one report per iteration, the
