@@ -35,6 +35,7 @@ from jaxmix._kmeans import _fit_single as _kmeans_fit
 from jaxmix._kmeans import assign as _kmeans_assign
 from jaxmix._kmeans import choose_algorithm as _kmeans_algorithm
 from jaxmix._seeding import kmeans_plusplus, random_points
+from jaxmix.families import covariance_model
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 KMEANS_INIT_MAX_ITER = 100
@@ -160,6 +161,7 @@ def m_step(
     k, d = stats.sums.shape
     dt = stats.sums.dtype
     n = stats.resp
+    model = covariance_model(ctype)
     if active is not None and prior is not None:
         raise ValueError("a masked fit takes no prior")
     if prior is None:
@@ -171,40 +173,20 @@ def m_step(
         else:
             nk_safe = nk
         means = stats.sums / nk_safe[:, None]
-        w_scatter = C.scatter(stats.second, n, means, ctype)
-        if ctype == "full":
-            cov = w_scatter / nk_safe[:, None, None]
-        elif ctype == "tied":
-            cov = w_scatter / jnp.sum(nk)
-        elif ctype == "diag":
-            cov = w_scatter / nk_safe[:, None]
-        else:
-            cov = jnp.mean(w_scatter, axis=1) / nk_safe
+        cov = model.covariance(model.scatter(stats.second, n, means), nk, nk_safe)
         weights = nk / jnp.sum(nk)
     else:
         has = n > 0
         safe = jnp.where(has, n, 1.0)
         xbar = jnp.where(has[:, None], stats.sums / safe[:, None], prior.mean[None])
         means = (stats.sums + prior.kappa * prior.mean[None]) / (n + prior.kappa)[:, None]
-        w_scatter = C.scatter(stats.second, n, xbar, ctype)
-        dev = xbar - prior.mean[None]
-        shrink = prior.kappa * n / (prior.kappa + n)  # (k,)
-        if ctype == "full":
-            mean_term = shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
-            cov = (prior.scale[None] + w_scatter + mean_term) / (prior.nu + n + d + 2)[:, None, None]
-        elif ctype == "tied":
-            mean_term = (shrink[:, None] * dev).T @ dev
-            cov = (prior.scale + w_scatter + mean_term) / (prior.nu + jnp.sum(n) + k + d + 1)
-        elif ctype == "diag":
-            cov = (prior.scale + w_scatter + shrink[:, None] * dev**2) / (prior.nu + n + 3)[:, None]
-        else:
-            tr = jnp.sum(w_scatter, axis=1) + shrink * jnp.sum(dev**2, axis=1)
-            cov = (prior.scale + tr) / (prior.nu + (n + 1) * d + 2)
+        w_scatter = model.scatter(stats.second, n, xbar)
+        cov = model.covariance_map(w_scatter, n, xbar - prior.mean[None], prior, d)
         a = prior.alpha - 1.0
         weights = jnp.maximum(n + a, 0.0) / jnp.maximum(jnp.sum(n) + k * a, jnp.finfo(dt).tiny)
-    cov = C.add_to_diagonal(C.symmetrize(cov, ctype), reg_covar, ctype)
-    if active is not None and ctype != "tied":
-        unit = C.add_to_diagonal(jnp.zeros_like(cov), jnp.ones((), dt), ctype)
+    cov = model.add_to_diagonal(model.symmetrize(cov), reg_covar)
+    if active is not None and not model.shared:
+        unit = model.add_to_diagonal(jnp.zeros_like(cov), jnp.ones((), dt))
         cov = jnp.where(active.reshape((k,) + (1,) * (cov.ndim - 1)), cov, unit)
     cov, prec = _positive_definite(cov, ctype, reg_covar)
     return GMMParams(weights, means, cov, prec, ctype)

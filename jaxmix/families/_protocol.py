@@ -1,0 +1,136 @@
+"""The protocol a Gaussian covariance family implements (see `jaxmix.families`).
+
+Shapes (k components, d features) are each family's own: `cov_shape` says
+them. Precisions are stored as Cholesky-type factors U with precision = U U^T,
+so `||(x - mu) U||^2` is the Mahalanobis distance. Every method is a pure
+function of arrays, traceable under jit/vmap/grad; none raises inside a trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+class CovarianceModel:
+    """One covariance structure of a Gaussian mixture; subclasses fill in the methods."""
+
+    name: str = ""
+    shared: bool = False  # one covariance for all components ("tied")
+    matrix: bool = False  # covariances are (.., d, d) matrices (else variances)
+
+    # ------------------------------------------------------------------ shapes and counts
+    def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def second_shape(self, k: int, d: int) -> tuple[int, ...]:
+        """Shape of the second-moment statistic."""
+        raise NotImplementedError
+
+    def n_covariance_parameters(self, k: int, d: int) -> int:
+        raise NotImplementedError
+
+    def n_parameters(self, k: int, d: int) -> int:
+        """Free parameters: k - 1 weights, k d means, and the covariances."""
+        return k - 1 + k * d + self.n_covariance_parameters(k, d)
+
+    # ------------------------------------------------------------------ precisions
+    def precisions_cholesky(self, cov: jax.Array) -> jax.Array:
+        """Cholesky factors of the precisions from covariances (NaN if not positive definite)."""
+        raise NotImplementedError
+
+    def covariances_from_precisions_cholesky(self, prec_chol: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
+        """log |U| per component: (k,), or () for a shared covariance."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ E-step
+    def mahalanobis(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
+        """(c, k) squared Mahalanobis distances of a chunk of rows to every component."""
+        raise NotImplementedError
+
+    def log_gaussian(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
+        """log N(x_i; mu_k, Sigma_k) for a chunk: (c, d) -> (c, k)."""
+        d = xc.shape[1]
+        maha = self.mahalanobis(xc, means, prec_chol)
+        return -0.5 * (d * jnp.log(2 * jnp.pi) + maha) + self.log_det(prec_chol, d)
+
+    def second_moments(self, xc: jax.Array, r: jax.Array, wc: jax.Array) -> jax.Array:
+        """The chunk's second-moment statistic; `r` (c, k) already includes the sample weights `wc`."""
+        raise NotImplementedError
+
+    def zero_second_moments(self, k: int, d: int, dtype: Any) -> jax.Array:
+        return jnp.zeros(self.second_shape(k, d), dtype)
+
+    # ------------------------------------------------------------------ M-step
+    def scatter(self, second: jax.Array, nk: jax.Array, means: jax.Array) -> jax.Array:
+        """Within-component scatter sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T from the moments (its own shape)."""
+        raise NotImplementedError
+
+    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
+        """Maximum-likelihood covariances from the scatter (`nk_safe`: counts that never divide by 0)."""
+        raise NotImplementedError
+
+    def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:
+        """MAP covariances under the conjugate prior (`dev`: (k, d) component mean minus prior mean)."""
+        raise NotImplementedError
+
+    def add_to_diagonal(self, cov: jax.Array, value: jax.Array) -> jax.Array:
+        return cov + value
+
+    def symmetrize(self, cov: jax.Array) -> jax.Array:
+        return cov
+
+
+class MatrixCovariance(CovarianceModel):
+    """Families storing (.., d, d) covariance matrices and upper-triangular precision factors."""
+
+    matrix = True
+
+    def precisions_cholesky(self, cov: jax.Array) -> jax.Array:
+        from jax.scipy.linalg import solve_triangular
+
+        chol = jnp.linalg.cholesky(cov)  # lower; NaN when not PD
+        eye = jnp.broadcast_to(jnp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape)
+        return jnp.swapaxes(solve_triangular(chol, eye, lower=True), -1, -2)
+
+    def covariances_from_precisions_cholesky(self, prec_chol: jax.Array) -> jax.Array:
+        from jax.scipy.linalg import solve_triangular
+
+        eye = jnp.broadcast_to(jnp.eye(prec_chol.shape[-1], dtype=prec_chol.dtype), prec_chol.shape)
+        inv_u = solve_triangular(prec_chol, eye, lower=False)  # U^-1
+        # precision = U U^T, so covariance = U^-T U^-1.
+        return jnp.swapaxes(inv_u, -1, -2) @ inv_u
+
+    def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
+        return jnp.sum(jnp.log(jnp.diagonal(prec_chol, axis1=-2, axis2=-1)), axis=-1)
+
+    def add_to_diagonal(self, cov: jax.Array, value: jax.Array) -> jax.Array:
+        d = cov.shape[-1]
+        return cov + value * jnp.eye(d, dtype=cov.dtype)
+
+    def symmetrize(self, cov: jax.Array) -> jax.Array:
+        return 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
+
+
+class VarianceCovariance(CovarianceModel):
+    """Families storing variances (diagonal or scalar) and their inverse square roots."""
+
+    def precisions_cholesky(self, cov: jax.Array) -> jax.Array:
+        return jnp.where(cov > 0, 1.0 / jnp.sqrt(jnp.where(cov > 0, cov, 1.0)), jnp.nan)
+
+    def covariances_from_precisions_cholesky(self, prec_chol: jax.Array) -> jax.Array:
+        return 1.0 / prec_chol**2
+
+    def second_shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (k, d)
+
+    def second_moments(self, xc: jax.Array, r: jax.Array, wc: jax.Array) -> jax.Array:
+        return ((xc * xc).T @ r).T
+
+    def scatter(self, second: jax.Array, nk: jax.Array, means: jax.Array) -> jax.Array:
+        return jnp.maximum(second - nk[:, None] * means * means, 0.0)

@@ -1,0 +1,88 @@
+"""Component families: each covariance module on the protocol, checked against direct formulas."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmix import _covariance as C
+from jaxmix.families import COVARIANCE_MODELS, covariance_model
+from jaxmix.families._protocol import CovarianceModel
+
+
+def _full_cov(name, cov, k, d):
+    """The (k, d, d) matrices a family's covariances stand for."""
+    if name == "full":
+        return np.asarray(cov)
+    if name == "tied":
+        return np.broadcast_to(np.asarray(cov), (k, d, d))
+    if name == "diag":
+        return np.stack([np.diag(c) for c in np.asarray(cov)])
+    return np.stack([c * np.eye(d) for c in np.asarray(cov)])
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_MODELS))
+def test_each_family_matches_the_gaussian_density_and_counts(name):
+    model = covariance_model(name)
+    assert isinstance(model, CovarianceModel) and model.name == name
+    k, d = 3, 4
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, d))
+    means = rng.normal(size=(k, d))
+    a = rng.normal(size=(k, d, d))
+    mats = a @ np.swapaxes(a, 1, 2) + d * np.eye(d)
+    cov = {"full": mats, "tied": mats[0], "diag": np.stack([np.diag(m) for m in mats]), "spherical": mats[:, 0, 0]}[
+        name
+    ]
+    assert cov.shape == model.cov_shape(k, d)
+    with jax.enable_x64(True):
+        prec = model.precisions_cholesky(jnp.asarray(cov))
+        got = np.asarray(model.log_gaussian(jnp.asarray(x), jnp.asarray(means), prec))
+        back = np.asarray(model.covariances_from_precisions_cholesky(prec))
+    full = _full_cov(name, cov, k, d)
+    want = np.stack(
+        [
+            -0.5
+            * (
+                d * np.log(2 * np.pi)
+                + np.linalg.slogdet(s)[1]
+                + np.einsum("id,de,ie->i", x - m, np.linalg.inv(s), x - m)
+            )
+            for m, s in zip(means, full, strict=True)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(back, cov, rtol=1e-10)
+    per_component = {"full": d * (d + 1) // 2, "tied": 0, "diag": d, "spherical": 1}[name]
+    shared = d * (d + 1) // 2 if name == "tied" else 0
+    assert model.n_parameters(k, d) == k - 1 + k * d + k * per_component + shared == C.n_parameters(name, k, d)
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_MODELS))
+def test_each_family_m_step_is_the_weighted_covariance(name):
+    model = covariance_model(name)
+    k, d = 2, 3
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, d))
+    r = rng.dirichlet(np.ones(k), size=50)
+    w = rng.uniform(0.5, 2.0, size=50)
+    rw = r * w[:, None]
+    with jax.enable_x64(True):
+        second = model.second_moments(jnp.asarray(x), jnp.asarray(rw), jnp.asarray(w))
+        nk = rw.sum(0)
+        means = (rw.T @ x) / nk[:, None]
+        cov = np.asarray(model.covariance(model.scatter(second, jnp.asarray(nk), jnp.asarray(means)), nk, nk))
+    full = np.stack([((x - m).T * rw[:, j]) @ (x - m) / nk[j] for j, m in enumerate(means)])
+    want = {
+        "full": full,
+        "tied": np.einsum("k,kde->de", nk, full) / nk.sum(),
+        "diag": np.stack([np.diag(f) for f in full]),
+        "spherical": np.array([np.trace(f) / d for f in full]),
+    }[name]
+    np.testing.assert_allclose(cov, want, rtol=1e-10, atol=1e-12)
+
+
+def test_an_unknown_family_is_named_in_the_error():
+    with pytest.raises(ValueError, match=r"covariance_type must be one of .*'VEV'"):
+        covariance_model("VEV")
