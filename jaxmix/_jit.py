@@ -391,7 +391,7 @@ class _FitJit:
         """Call the program: through its exported form when programs are kept on disk (a second
         process then skips tracing and lowering, `_program_files`), else its `jax.jit`."""
         folder = program_cache_dir()
-        if folder is None:
+        if folder is None or self._jit_kwargs:  # jit options beyond static arguments: not exported
             return prog.jitted(**dynamic)
         if signature not in prog.exported:
             from jaxmix import _program_files

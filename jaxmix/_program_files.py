@@ -138,52 +138,37 @@ def exported(
     return exp
 
 
-_registered: set[type] = set()
+_scanned: set[str] = set()  # jaxmix modules whose types are named already
 
 
 def _register_result_types() -> None:
-    """Name jaxmix's NamedTuples (results, parameters, states) for `jax.export`'s tree serialization.
+    """Name jaxmix's NamedTuples and dataclass pytrees (results, parameters, states) for
+    `jax.export`'s tree serialization.
 
-    Every jaxmix module loaded now is scanned (once per module), so a program
-    read from disk finds its output types registered under the same names.
+    Every jaxmix module loaded now is scanned (once per module, each type in the
+    module that defines it), so a program read from disk finds its output types
+    registered under the same names.
     """
     for name, module in list(sys.modules.items()):
         if module is None or not (name == "jaxmix" or name.startswith("jaxmix.")) or name in _scanned:
             continue
         _scanned.add(name)
         for obj in list(vars(module).values()):
-            if not isinstance(obj, type) or obj.__module__ != name or obj in _registered:
+            if not isinstance(obj, type) or obj.__module__ != name:
                 continue
             serialized_name = f"{name}.{obj.__qualname__}"
             with contextlib.suppress(Exception):  # registered already (by another route)
                 if issubclass(obj, tuple) and hasattr(obj, "_fields"):
-                    _registered.add(obj)
                     jax.export.register_namedtuple_serialization(obj, serialized_name=serialized_name)
-                elif dataclasses.is_dataclass(obj) and _is_pytree_node(obj):
-                    # `jax.tree_util.register_dataclass`: the static fields are its tree's data
-                    _registered.add(obj)
+                elif dataclasses.is_dataclass(obj):
+                    # `jax.tree_util.register_dataclass`: the static fields are its tree's data. (A
+                    # dataclass that is a leaf never appears as a node, so naming it is harmless.)
                     jax.export.register_pytree_node_serialization(
                         obj,
                         serialized_name=serialized_name,
                         serialize_auxdata=lambda aux: json.dumps(list(aux)).encode(),
                         deserialize_auxdata=lambda data: tuple(json.loads(data)),
                     )
-
-
-_scanned: set[str] = set()
-
-
-def _is_pytree_node(cls: type) -> bool:
-    """`cls` is registered as a pytree node (not a leaf) with JSON-able static data."""
-    try:
-        instance: Any = object.__new__(cls)
-        for f in dataclasses.fields(cls):
-            object.__setattr__(instance, f.name, "" if f.metadata.get("static") else None)
-        _, tree = jax.tree_util.tree_flatten(instance)
-        data = tree.node_data()  # type: ignore[attr-defined]
-        return data is not None and data[0] is cls
-    except Exception:
-        return False
 
 
 def _write_atomically(path: Path, payload: bytes | bytearray) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
 
 
 class CovarianceModel:
@@ -19,7 +20,6 @@ class CovarianceModel:
 
     name: str = ""
     shared: bool = False  # one covariance for all components ("tied")
-    matrix: bool = False  # covariances are (.., d, d) matrices (else variances)
 
     # ------------------------------------------------------------------ shapes and counts
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
@@ -89,18 +89,12 @@ class CovarianceModel:
 class MatrixCovariance(CovarianceModel):
     """Families storing (.., d, d) covariance matrices and upper-triangular precision factors."""
 
-    matrix = True
-
     def precisions_cholesky(self, cov: jax.Array) -> jax.Array:
-        from jax.scipy.linalg import solve_triangular
-
         chol = jnp.linalg.cholesky(cov)  # lower; NaN when not PD
         eye = jnp.broadcast_to(jnp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape)
         return jnp.swapaxes(solve_triangular(chol, eye, lower=True), -1, -2)
 
     def covariances_from_precisions_cholesky(self, prec_chol: jax.Array) -> jax.Array:
-        from jax.scipy.linalg import solve_triangular
-
         eye = jnp.broadcast_to(jnp.eye(prec_chol.shape[-1], dtype=prec_chol.dtype), prec_chol.shape)
         inv_u = solve_triangular(prec_chol, eye, lower=False)  # U^-1
         # precision = U U^T, so covariance = U^-T U^-1.
