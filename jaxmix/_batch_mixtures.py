@@ -28,6 +28,7 @@ from jaxmix._chunks import default_chunk_size
 from jaxmix._gmm import GMMResult, gmm, gmm_chunk_size
 from jaxmix._gmm import check_options as check_gmm_options
 from jaxmix._soft_kmeans import SoftKMeansResult, soft_kmeans
+from jaxmix.families import covariance_model
 
 
 def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[jax.Array, jax.Array, int, jax.Array]:
@@ -79,10 +80,10 @@ def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, d
         if m0.shape[1] != k:
             raise ValueError(f"means_init has {m0.shape[1]} rows per problem but n_components={k}")
         V.check_centers(m0.reshape(b * k, -1), b * k, d, dtype, name="means_init")
-    ndim = {"full": 4, "tied": 3, "diag": 3, "spherical": 2}[ctype]
-    p0 = batched("precisions_init", precisions_init, ndim)
+    model = covariance_model(ctype)
+    p0 = batched("precisions_init", precisions_init, 1 + len(model.cov_shape(k, d)))
     if p0 is not None:
-        if ctype == "tied":
+        if model.shared:  # one (d, d) matrix per problem
             V.check_precisions(p0, "full", b, d, dtype)
         else:
             V.check_precisions(p0.reshape((b * p0.shape[1], *p0.shape[2:])), ctype, b * k, d, dtype)

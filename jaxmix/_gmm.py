@@ -138,7 +138,7 @@ def _resolve_prior(prior: GMMPrior, x, weights, shift, ctype: str, k: int, chunk
         cov, total = coll.allsum((cov, total))
         cov = cov / total
         fac = (1.0 / k) ** (2.0 / d)
-        scale = fac * cov if ctype in ("full", "tied") else fac * jnp.trace(cov) / d
+        scale = covariance_model(ctype).prior_scale(cov, fac, d)
     mean = jnp.zeros((d,), dt) if prior.mean is None else jnp.asarray(prior.mean, dt) - shift
     return _Prior(
         or_default(prior.weight_concentration, 1.0),
@@ -204,19 +204,8 @@ def _positive_definite(cov: jax.Array, ctype: str, reg_covar: jax.Array) -> tupl
     data still support; a negative variance (diag, spherical) is floored
     the same way. Healthy covariances are left untouched.
     """
-    dt = cov.dtype
-    floor = jnp.maximum(reg_covar, jnp.finfo(dt).tiny)
-    if ctype in ("diag", "spherical"):
-        cov = jnp.maximum(cov, floor)
-        return cov, C.precisions_cholesky(cov, ctype)
-    prec = C.precisions_cholesky(cov, ctype)
-    ok = jnp.all(jnp.isfinite(prec), axis=(-2, -1))[..., None, None]
-    d = cov.shape[-1]
-    eye = jnp.eye(d, dtype=dt)
-    var = jnp.maximum(jnp.diagonal(cov, axis1=-2, axis2=-1), floor)[..., None]
-    cov = jnp.where(ok, cov, var * eye)
-    prec = jnp.where(ok, prec, eye / jnp.sqrt(var))
-    return cov, prec
+    floor = jnp.maximum(reg_covar, jnp.finfo(cov.dtype).tiny)
+    return covariance_model(ctype).positive_definite(cov, floor)
 
 
 def _nearest_one_hot(centers, active=None):
@@ -347,7 +336,7 @@ def _reseed_collapsed(x, weights, shift, params: GMMParams, new: GMMParams, stat
         w = w / jnp.sum(w)
         live = jnp.where(collapsed, 0.0, p.weights)
         live = live / jnp.maximum(jnp.sum(live), jnp.finfo(x.dtype).tiny)
-        if ctype == "tied":
+        if covariance_model(ctype).shared:
             cov = p.covariances
         else:
             expand = (slice(None),) + (None,) * (p.covariances.ndim - 1)
@@ -550,16 +539,8 @@ def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: i
     )
     r = _progress.run("gmm", fit, progress)
     k = p.k
-    prm = r.params
-    params = GMMParams(
-        B.take_first(prm.weights, k),
-        B.take_first(prm.means, k),
-        prm.covariances if ctype == "tied" else B.take_first(prm.covariances, k),
-        prm.precisions_cholesky if ctype == "tied" else B.take_first(prm.precisions_cholesky, k),
-        ctype,
-    )
     return r._replace(
-        params=params,
+        params=r.params.first_components(k, B.take_first),
         labels=B.take_first(r.labels, p.n),
         history=B.take_first(r.history, p.max_iter),
         collapsed=B.take_first(r.collapsed, k),
@@ -579,11 +560,7 @@ def gmm_work(distance_work: int, covariance_type: str, d: int) -> int:
     (2.4 s vs 0.4 s for `select` on 300 x 2, spherical; measured on a 2-core CPU).
     """
     pairs = distance_work // max(d, 1)
-    if covariance_type == "full":
-        per_pair = d * d
-    else:
-        per_pair = 2 * d if covariance_type == "tied" else d
-    return pairs * (per_pair + GMM_PAIR_COST)
+    return pairs * (covariance_model(covariance_type).pair_work(d) + GMM_PAIR_COST)
 
 
 def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_init: int) -> int:
@@ -599,9 +576,7 @@ def restart_group_size(n: int, k: int, d: int, covariance_type: str, itemsize: i
 
 def _block_width(covariance_type: str, k: int, d: int) -> int:
     """Values per row in the widest block of an E-step: k*d (full), d*d (second moments), k."""
-    return {"full": max(k * d, d * d, k), "tied": max(k, d * d, d), "diag": max(k, d), "spherical": max(k, d)}[
-        covariance_type
-    ]
+    return covariance_model(covariance_type).block_width(k, d)
 
 
 def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, n_batch: int = 1) -> int:

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from jaxmix._covariance import covariances_from_precisions_cholesky, precisions_cholesky
+from jaxmix.families import covariance_model
 
 
 @jax.tree_util.register_dataclass
@@ -46,9 +47,24 @@ class GMMParams:
     def precisions(self) -> jax.Array:
         """Precision matrices (inverse covariances), same shape as `covariances`."""
         u = self.precisions_cholesky
-        if self.covariance_type in ("full", "tied"):
+        if covariance_model(self.covariance_type).matrix:
             return u @ u.swapaxes(-1, -2)
         return u**2
+
+    def first_components(self, k: int, take=lambda a, k: a[:k]) -> GMMParams:
+        """The first `k` components (a covariance shared by all is kept whole); `take(a, k)` cuts an array."""
+        shared = covariance_model(self.covariance_type).shared
+
+        def cut(a):
+            return a if shared else take(a, k)
+
+        return GMMParams(
+            take(self.weights, k),
+            take(self.means, k),
+            cut(self.covariances),
+            cut(self.precisions_cholesky),
+            self.covariance_type,
+        )
 
     @classmethod
     def from_covariances(cls, weights, means, covariances, covariance_type: str = "full") -> GMMParams:

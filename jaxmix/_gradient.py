@@ -33,6 +33,7 @@ from jax.scipy.special import logsumexp
 from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._gmm_params import GMMParams
+from jaxmix.families import covariance_model
 
 
 @jax.tree_util.register_dataclass
@@ -61,7 +62,7 @@ class GradientFitResult(NamedTuple):
 def to_raw(params: GMMParams) -> MixtureRaw:
     """The unconstrained parametrisation of `params` (inverse of `from_raw`)."""
     u = params.precisions_cholesky
-    if params.covariance_type in ("full", "tied"):
+    if covariance_model(params.covariance_type).matrix:
         d = u.shape[-1]
         diag = jnp.diagonal(u, axis1=-2, axis2=-1)
         chol = jnp.where(jnp.eye(d, dtype=bool), jnp.log(diag)[..., None, :] * jnp.eye(d, dtype=u.dtype), u)
@@ -72,7 +73,7 @@ def to_raw(params: GMMParams) -> MixtureRaw:
 
 
 def _precisions_cholesky(raw: MixtureRaw, ctype: str) -> jax.Array:
-    if ctype in ("full", "tied"):
+    if covariance_model(ctype).matrix:
         d = raw.chol.shape[-1]
         eye = jnp.eye(d, dtype=bool)
         upper = jnp.triu(raw.chol, k=1)

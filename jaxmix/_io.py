@@ -82,6 +82,7 @@ from jaxmix._gmm_params import GMMParams
 from jaxmix._kmeans import KMeansResult
 from jaxmix._soft_kmeans import SoftKMeansResult
 from jaxmix._validation import positive_definite
+from jaxmix.families import covariance_model
 
 FORMAT = "jaxmix-model"
 FORMAT_VERSION = 1
@@ -643,7 +644,7 @@ def check_loaded_params(p: Any) -> None:
     total = float(np.sum(w, dtype=np.float64))
     if (w < 0).any() or abs(total - 1.0) > 1e-4:
         raise ValueError(f"weights must be >= 0 and sum to 1 (sum {total:.8g})")
-    full = p.covariance_type in ("full", "tied")
+    full = covariance_model(p.covariance_type).matrix
     if not ((np.diagonal(u, axis1=-2, axis2=-1) if full else u) > 0).all():
         raise ValueError("precisions_cholesky must have a positive diagonal (positive definite precisions)")
     if not (positive_definite(cov) if full else bool((cov > 0).all())):

@@ -25,6 +25,7 @@ from jaxmix._distances import log_probabilities
 from jaxmix._gmm import gmm_chunk_size, gmm_work, weighted_log_prob
 from jaxmix._gmm_params import GMMParams
 from jaxmix._jit import fit_jit
+from jaxmix.families import covariance_model
 
 
 def _centred(params: GMMParams) -> tuple[GMMParams, jax.Array]:
@@ -114,13 +115,14 @@ def _pad_components(params: GMMParams) -> GMMParams:
     d = means.shape[1]
     # Copies of the first mean keep the toolbox's centring (the mean of the means) near the data.
     pad_means: Any = np.concatenate([means, np.broadcast_to(means[:1], (kp - k, d))])
-    eye = {"full": np.eye(d), "diag": np.ones(d), "spherical": np.ones(())}
+    model = covariance_model(ct)
+    unit = model.add_to_diagonal(np.zeros(model.cov_shape(1, d)[1:]), 1.0)  # one component's, on the host
 
     def pad_cov(a: Any) -> Any:
-        if ct == "tied":
+        if model.shared:
             return a
         a = np.asarray(a)
-        return np.concatenate([a, np.broadcast_to(eye[ct].astype(a.dtype), (kp - k, *a.shape[1:]))])
+        return np.concatenate([a, np.broadcast_to(unit.astype(a.dtype), (kp - k, *a.shape[1:]))])
 
     weights: Any = B.pad_first(params.weights, kp)
     return GMMParams(
@@ -222,16 +224,7 @@ def _sample(key, params: GMMParams, *, n_samples: int):
     kc, kz = jax.random.split(key)
     labels = jax.random.categorical(kc, log_probabilities(params.weights), shape=(n_samples,))
     z = jax.random.normal(kz, (n_samples, d), dtype=params.means.dtype)
-    ct = params.covariance_type
-    if ct == "full":
-        chol = jnp.linalg.cholesky(params.covariances)[labels]
-        noise = jnp.einsum("nde,ne->nd", chol, z)
-    elif ct == "tied":
-        noise = z @ jnp.linalg.cholesky(params.covariances).T
-    elif ct == "diag":
-        noise = z * jnp.sqrt(params.covariances)[labels]
-    else:
-        noise = z * jnp.sqrt(params.covariances)[labels][:, None]
+    noise = covariance_model(params.covariance_type).sample_noise(z, params.covariances, labels)
     return params.means[labels] + noise, labels.astype(jnp.int32)
 
 

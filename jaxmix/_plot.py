@@ -21,6 +21,7 @@ from jaxmix._gmm_params import GMMParams
 from jaxmix._kmeans import KMeansResult
 from jaxmix._select import MCLUST_NAMES, SelectResult
 from jaxmix._soft_kmeans import SoftKMeansResult
+from jaxmix.families import covariance_model
 
 _MARKERS = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
 MAX_POINTS = 50_000  # a scatter draws a random sample of larger data (a million points take seconds and blur)
@@ -157,16 +158,7 @@ def _component_covariances(params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
     cov = np.asarray(params.covariances, dtype=np.float64)
     k, d = means.shape
     t = params.covariance_type
-    if t == "full":
-        full = cov
-    elif t == "tied":
-        full = np.broadcast_to(cov, (k, d, d))
-    elif t == "diag":
-        full = cov[:, :, None] * np.eye(d)[None]
-    elif t == "spherical":
-        full = cov[:, None, None] * np.eye(d)[None]
-    else:
-        raise ValueError(f"unknown covariance_type {t!r}")
+    full = covariance_model(t).dense(cov, k, d)
     if full.shape != (k, d, d):
         raise ValueError(f"covariances of shape {cov.shape} do not fit covariance_type {t!r} with means {means.shape}")
     return means, full

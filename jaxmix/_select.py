@@ -50,6 +50,7 @@ from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._engine import select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams
 from jaxmix._jit import fit_jit
+from jaxmix.families import covariance_model
 
 CRITERIA = ("bic", "aic", "icl")
 SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
@@ -101,14 +102,7 @@ class SelectResult:
         i = self.n_components.index(n_components)
         f = self._fits[covariance_type]
         k = n_components
-        p = jax.tree.map(lambda a: a[i], f["params"])
-        params = GMMParams(
-            p.weights[:k],
-            p.means[:k],
-            p.covariances if covariance_type == "tied" else p.covariances[:k],
-            p.precisions_cholesky if covariance_type == "tied" else p.precisions_cholesky[:k],
-            covariance_type,
-        )
+        params = jax.tree.map(lambda a: a[i], f["params"]).first_components(k)
         return G.GMMResult(
             params,
             f["labels"][i],
@@ -175,21 +169,10 @@ class SelectResult:
 
 def _degenerate(params: GMMParams, active: jax.Array, var: jax.Array, reg_covar: jax.Array) -> jax.Array:
     """Some active component is (numerically) singular once `reg_covar` is taken off; see the module docstring."""
-    ctype = params.covariance_type
     dt = params.means.dtype
     thresh = DEGENERATE_EPS * jnp.finfo(dt).eps + 0.5 * reg_covar / jnp.mean(var)
-    scale = jnp.sqrt(var)
-    if ctype in ("full", "tied"):
-        cov = params.covariances if ctype == "full" else params.covariances[None]
-        d = cov.shape[-1]
-        data_part = (cov - reg_covar * jnp.eye(d, dtype=dt)) / (scale[:, None] * scale[None, :])
-        low = jnp.min(jnp.linalg.eigvalsh(data_part), axis=-1)  # (k,) or (1,)
-        return jnp.any(low <= thresh) if ctype == "tied" else jnp.any(active & (low <= thresh))
-    if ctype == "diag":
-        low = jnp.min((params.covariances - reg_covar) / var[None], axis=1)
-    else:
-        low = (params.covariances - reg_covar) / jnp.mean(var)
-    return jnp.any(active & (low <= thresh))
+    low = covariance_model(params.covariance_type).lowest_relative_variance(params.covariances, reg_covar, var)
+    return jnp.any(active & (low <= thresh))  # a shared covariance gives one value: any active component
 
 
 @fit_jit(static_argnames=("covariance_type", "k_max", "init", "n_init", "max_iter", "chunk_size"))

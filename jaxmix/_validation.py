@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.families import covariance_model
+
 
 def _tracing() -> bool:
     """True inside a `jit`/`grad`/`make_jaxpr` trace, where even concrete arrays give traced results."""
@@ -490,8 +492,7 @@ def check_precisions(
     p: Any, covariance_type: str, k: int, d: int, dtype: Any, name: str = "precisions_init"
 ) -> jax.Array:
     """Validate precisions in scikit-learn's shape for the type; return the covariances."""
-    shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
-    expected = shapes[covariance_type]
+    expected = covariance_model(covariance_type).cov_shape(k, d)
     p = as_float_array(p, name, ndim=len(expected)).astype(dtype)
     if tuple(p.shape) != expected:
         raise ValueError(
@@ -500,7 +501,7 @@ def check_precisions(
     check_finite(p, name)
     check_spd(p, covariance_type, name)
     xp, v = _xp(p)
-    return xp.linalg.inv(v) if covariance_type in ("full", "tied") else 1.0 / v
+    return xp.linalg.inv(v) if covariance_model(covariance_type).matrix else 1.0 / v
 
 
 def check_spd(a: jax.Array, covariance_type: str, name: str) -> None:
@@ -508,7 +509,7 @@ def check_spd(a: jax.Array, covariance_type: str, name: str) -> None:
     if is_traced(a):
         return
     xp, a = _xp(a)
-    if covariance_type in ("full", "tied"):
+    if covariance_model(covariance_type).matrix:
         if not bool(xp.allclose(a, xp.swapaxes(a, -1, -2), rtol=1e-5, atol=1e-8)):
             raise ValueError(f"{name} must be symmetric")
         if not positive_definite(a):
@@ -568,7 +569,7 @@ def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any, x: Any = N
         fields["mean"] = m
     if prior.scale is not None:
         s: Any
-        if covariance_type in ("full", "tied"):
+        if covariance_model(covariance_type).matrix:
             s = as_float_array(prior.scale, "prior.scale", ndim=2).astype(dtype)
             if s.shape != (d, d):
                 raise ValueError(f"prior.scale must be a ({d}, {d}) matrix for covariance_type={covariance_type!r}")
@@ -625,7 +626,7 @@ def _check_params_positive(cov: Any, prec_chol: Any, covariance_type: str, name:
         return
     xp, c = _xp(cov)
     _, u = _xp(prec_chol)
-    if covariance_type in ("full", "tied"):
+    if covariance_model(covariance_type).matrix:
         c, u = xp.diagonal(c, axis1=-2, axis2=-1), xp.diagonal(u, axis1=-2, axis2=-1)
     if bool(xp.any(c <= 0)):
         raise ValueError(
@@ -689,7 +690,8 @@ def check_sample_size(n_samples: int, params: Any) -> None:
     """`jaxmix.sample`'s arrays fit in memory: the draws, the Gumbel noise that picks components, the noise."""
     k, d = params.means.shape[-2:]
     itemsize = np.dtype(params.means.dtype).itemsize
-    per_row = itemsize * (k + 3 * d + (d * d if params.covariance_type == "full" else 0)) + 8
+    model = covariance_model(params.covariance_type)
+    per_row = itemsize * (k + 3 * d + (d * d if model.matrix and not model.shared else 0)) + 8
     check_memory(
         float(n_samples) * per_row,
         f"sample of n_samples={n_samples} ({d} features, {k} components)",

@@ -86,3 +86,29 @@ def test_each_family_m_step_is_the_weighted_covariance(name):
 def test_an_unknown_family_is_named_in_the_error():
     with pytest.raises(ValueError, match=r"covariance_type must be one of .*'VEV'"):
         covariance_model("VEV")
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_MODELS))
+def test_each_family_expands_to_dense_matrices_and_samples_with_them(name):
+    model = covariance_model(name)
+    k, d = 2, 3
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(k, d, d))
+    mats = a @ np.swapaxes(a, 1, 2) + np.eye(d)
+    cov = {
+        "full": mats,
+        "tied": mats[0],
+        "diag": np.diagonal(mats, axis1=1, axis2=2).copy(),
+        "spherical": mats[:, 0, 0],
+    }[name]
+    dense = model.dense(cov, k, d)
+    assert isinstance(dense, np.ndarray)  # NumPy in, NumPy out (no eager JAX operation)
+    np.testing.assert_array_equal(dense, _full_cov(name, cov, k, d))
+    labels = np.repeat(np.arange(k), 20_000)
+    z = jax.random.normal(jax.random.key(0), (labels.size, d))
+    noise = np.asarray(model.sample_noise(z, jnp.asarray(cov, jnp.float32), jnp.asarray(labels)))
+    for j in range(k):
+        np.testing.assert_allclose(np.cov(noise[labels == j].T), dense[j], rtol=0.06, atol=0.06 * dense[j].max())
+    if not model.shared:  # one component's unit covariance, as the toolbox pads components with
+        unit = model.add_to_diagonal(np.zeros(model.cov_shape(1, d)[1:]), 1.0)
+        np.testing.assert_array_equal(model.dense(np.stack([unit] * k), k, d), np.broadcast_to(np.eye(d), (k, d, d)))

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 
@@ -20,6 +21,7 @@ class CovarianceModel:
 
     name: str = ""
     shared: bool = False  # one covariance for all components ("tied")
+    matrix: bool = False  # covariances and their factors are (.., d, d) matrices (else variances)
 
     # ------------------------------------------------------------------ shapes and counts
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
@@ -46,6 +48,14 @@ class CovarianceModel:
 
     def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
         """log |U| per component: (k,), or () for a shared covariance."""
+        raise NotImplementedError
+
+    def dense(self, cov: Any, k: int, d: int) -> Any:
+        """The (k, d, d) covariance matrices `cov` stands for (NumPy in, NumPy out; JAX likewise)."""
+        raise NotImplementedError
+
+    def sample_noise(self, z: jax.Array, cov: jax.Array, labels: jax.Array) -> jax.Array:
+        """(n, d) zero-mean Gaussian draws with the covariances of components `labels`, from standard normal `z`."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ E-step
@@ -79,8 +89,31 @@ class CovarianceModel:
         """MAP covariances under the conjugate prior (`dev`: (k, d) component mean minus prior mean)."""
         raise NotImplementedError
 
-    def add_to_diagonal(self, cov: jax.Array, value: jax.Array) -> jax.Array:
+    def add_to_diagonal(self, cov: Any, value: Any) -> Any:
+        """`cov` with `value` added to its variances (NumPy in, NumPy out: no eager JAX operation)."""
         return cov + value
+
+    def positive_definite(self, cov: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(covariances, precision factors), never NaN from round-off: an indefinite covariance is replaced
+        by its diagonal, variances floored at `floor` (see `_gmm._positive_definite`)."""
+        raise NotImplementedError
+
+    def prior_scale(self, data_cov: jax.Array, fac: jax.Array, d: int) -> jax.Array:
+        """The default scale of the conjugate prior from the data's (d, d) covariance (scikit-learn's, times `fac`)."""
+        raise NotImplementedError
+
+    def lowest_relative_variance(self, cov: jax.Array, reg_covar: jax.Array, var: jax.Array) -> jax.Array:
+        """Per component ((1,) when shared), the smallest variance along any direction once `reg_covar`
+        is taken off, relative to the data's per-feature variances `var` (d,): `select`'s degeneracy test."""
+        raise NotImplementedError
+
+    def block_width(self, k: int, d: int) -> int:
+        """Values per row in the widest block of an E-step or its statistics (to size chunks)."""
+        return max(k, d)
+
+    def pair_work(self, d: int) -> int:
+        """Multiply-adds of one (row, component) Mahalanobis term (to size a program, `_gmm.gmm_work`)."""
+        return d
 
     def symmetrize(self, cov: jax.Array) -> jax.Array:
         return cov
@@ -88,6 +121,8 @@ class CovarianceModel:
 
 class MatrixCovariance(CovarianceModel):
     """Families storing (.., d, d) covariance matrices and upper-triangular precision factors."""
+
+    matrix = True
 
     def precisions_cholesky(self, cov: jax.Array) -> jax.Array:
         chol = jnp.linalg.cholesky(cov)  # lower; NaN when not PD
@@ -103,12 +138,30 @@ class MatrixCovariance(CovarianceModel):
     def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
         return jnp.sum(jnp.log(jnp.diagonal(prec_chol, axis1=-2, axis2=-1)), axis=-1)
 
-    def add_to_diagonal(self, cov: jax.Array, value: jax.Array) -> jax.Array:
+    def add_to_diagonal(self, cov: Any, value: Any) -> Any:
         d = cov.shape[-1]
-        return cov + value * jnp.eye(d, dtype=cov.dtype)
+        return cov + value * np.eye(d, dtype=cov.dtype)
 
     def symmetrize(self, cov: jax.Array) -> jax.Array:
         return 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
+
+    def positive_definite(self, cov: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
+        prec = self.precisions_cholesky(cov)
+        ok = jnp.all(jnp.isfinite(prec), axis=(-2, -1))[..., None, None]
+        d = cov.shape[-1]
+        eye = jnp.eye(d, dtype=cov.dtype)
+        var = jnp.maximum(jnp.diagonal(cov, axis1=-2, axis2=-1), floor)[..., None]
+        return jnp.where(ok, cov, var * eye), jnp.where(ok, prec, eye / jnp.sqrt(var))
+
+    def prior_scale(self, data_cov: jax.Array, fac: jax.Array, d: int) -> jax.Array:
+        return fac * data_cov
+
+    def lowest_relative_variance(self, cov: jax.Array, reg_covar: jax.Array, var: jax.Array) -> jax.Array:
+        cov = cov[None] if self.shared else cov
+        d = cov.shape[-1]
+        scale = jnp.sqrt(var)
+        data_part = (cov - reg_covar * jnp.eye(d, dtype=cov.dtype)) / (scale[:, None] * scale[None, :])
+        return jnp.min(jnp.linalg.eigvalsh(data_part), axis=-1)
 
 
 class VarianceCovariance(CovarianceModel):
@@ -128,3 +181,10 @@ class VarianceCovariance(CovarianceModel):
 
     def scatter(self, second: jax.Array, nk: jax.Array, means: jax.Array) -> jax.Array:
         return jnp.maximum(second - nk[:, None] * means * means, 0.0)
+
+    def positive_definite(self, cov: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
+        cov = jnp.maximum(cov, floor)
+        return cov, self.precisions_cholesky(cov)
+
+    def prior_scale(self, data_cov: jax.Array, fac: jax.Array, d: int) -> jax.Array:
+        return fac * jnp.trace(data_cov) / d

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix.families._protocol import VarianceCovariance
 
@@ -24,6 +25,15 @@ class Diag(VarianceCovariance):
 
     def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
         return jnp.sum(jnp.log(prec_chol), axis=-1)
+
+    def dense(self, cov: Any, k: int, d: int) -> Any:
+        return cov[:, :, None] * np.eye(d, dtype=cov.dtype)[None]
+
+    def sample_noise(self, z: jax.Array, cov: jax.Array, labels: jax.Array) -> jax.Array:
+        return z * jnp.sqrt(cov)[labels]
+
+    def lowest_relative_variance(self, cov: jax.Array, reg_covar: jax.Array, var: jax.Array) -> jax.Array:
+        return jnp.min((cov - reg_covar) / var[None], axis=1)
 
     def mahalanobis(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
         # expanded into GEMMs

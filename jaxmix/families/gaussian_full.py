@@ -25,6 +25,18 @@ class Full(MatrixCovariance):
     def n_covariance_parameters(self, k: int, d: int) -> int:
         return k * d * (d + 1) // 2
 
+    def dense(self, cov: Any, k: int, d: int) -> Any:
+        return cov
+
+    def sample_noise(self, z: jax.Array, cov: jax.Array, labels: jax.Array) -> jax.Array:
+        return jnp.einsum("nde,ne->nd", jnp.linalg.cholesky(cov)[labels], z)
+
+    def block_width(self, k: int, d: int) -> int:
+        return max(k * d, d * d, k)
+
+    def pair_work(self, d: int) -> int:
+        return d * d
+
     def mahalanobis(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
         # One GEMM of x against all k factors side by side, `x @ [U_1 .. U_k]`,
         # then `||x U_k - mu_k U_k||^2` (no batched triangular solve).

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix.families._protocol import VarianceCovariance
 
@@ -24,6 +25,15 @@ class Spherical(VarianceCovariance):
 
     def log_det(self, prec_chol: jax.Array, d: int) -> jax.Array:
         return d * jnp.log(prec_chol)
+
+    def dense(self, cov: Any, k: int, d: int) -> Any:
+        return cov[:, None, None] * np.eye(d, dtype=cov.dtype)[None]
+
+    def sample_noise(self, z: jax.Array, cov: jax.Array, labels: jax.Array) -> jax.Array:
+        return z * jnp.sqrt(cov)[labels][:, None]
+
+    def lowest_relative_variance(self, cov: jax.Array, reg_covar: jax.Array, var: jax.Array) -> jax.Array:
+        return (cov - reg_covar) / jnp.mean(var)
 
     def mahalanobis(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
         prec = prec_chol**2

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix.families._protocol import MatrixCovariance
 
@@ -25,6 +26,18 @@ class Tied(MatrixCovariance):
 
     def n_covariance_parameters(self, k: int, d: int) -> int:
         return d * (d + 1) // 2
+
+    def dense(self, cov: Any, k: int, d: int) -> Any:
+        return cov[None] * np.ones((k, 1, 1), dtype=cov.dtype)
+
+    def sample_noise(self, z: jax.Array, cov: jax.Array, labels: jax.Array) -> jax.Array:
+        return z @ jnp.linalg.cholesky(cov).T
+
+    def block_width(self, k: int, d: int) -> int:
+        return max(k, d * d, d)
+
+    def pair_work(self, d: int) -> int:
+        return 2 * d
 
     def mahalanobis(self, xc: jax.Array, means: jax.Array, prec_chol: jax.Array) -> jax.Array:
         y = xc @ prec_chol

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import jaxmix
 from jaxmix._covariance import COVARIANCE_TYPES, n_parameters
+from jaxmix.families import covariance_model
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
 
@@ -35,7 +36,7 @@ def _ill_defined(params: Any, X: np.ndarray) -> bool:
     variance must exceed 10 eps times the data's mean variance.
     """
     cov = np.asarray(params.covariances, np.float64)
-    if params.covariance_type in ("full", "tied"):
+    if covariance_model(params.covariance_type).matrix:
         var = np.linalg.eigvalsh(cov)
     else:
         var = cov
