@@ -35,7 +35,7 @@ from jaxmix._kmeans import _fit_single as _kmeans_fit
 from jaxmix._kmeans import assign as _kmeans_assign
 from jaxmix._kmeans import choose_algorithm as _kmeans_algorithm
 from jaxmix._seeding import kmeans_plusplus, random_points
-from jaxmix.families import covariance_model
+from jaxmix.families import check_covariance_type, covariance_model
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 KMEANS_INIT_MAX_ITER = 100
@@ -150,13 +150,19 @@ def _resolve_prior(prior: GMMPrior, x, weights, shift, ctype: str, k: int, chunk
 
 
 def m_step(
-    stats: GMMStats, ctype: str, reg_covar: jax.Array, prior: _Prior | None, active: jax.Array | None = None
+    stats: GMMStats,
+    ctype: str,
+    reg_covar: jax.Array,
+    prior: _Prior | None,
+    active: jax.Array | None = None,
+    previous: jax.Array | None = None,
 ) -> GMMParams:
-    """Closed-form (MAP-)EM update; shifted coordinates in, shifted out.
+    """(MAP-)EM update; shifted coordinates in, shifted out.
 
     `active`: (k,) bool, the components that exist (a masked fit, no prior):
     the others get weight 0 (so they take no responsibility) and a unit
-    covariance, and count nowhere.
+    covariance, and count nowhere. `previous`: the covariances before this
+    step, where an iterative M-step starts (see `CovarianceModel.covariance`).
     """
     k, d = stats.sums.shape
     dt = stats.sums.dtype
@@ -173,7 +179,7 @@ def m_step(
         else:
             nk_safe = nk
         means = stats.sums / nk_safe[:, None]
-        cov = model.covariance(model.scatter(stats.second, n, means), nk, nk_safe)
+        cov = model.covariance(model.scatter(stats.second, n, means), nk, nk_safe, previous)
         weights = nk / jnp.sum(nk)
     else:
         has = n > 0
@@ -389,7 +395,7 @@ def _fit_single(
 
     def step(params, prev):
         stats = e_step(x, weights, shift, params, chunk_size)
-        new = m_step(stats, ctype, reg_covar, prior, active)
+        new = m_step(stats, ctype, reg_covar, prior, active, params.covariances)
         reseeded = jnp.bool_(False)
         if reinit:
             new, reseeded = _reseed_collapsed(x, weights, shift, params, new, stats, chunk_size)
@@ -590,10 +596,11 @@ def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, 
     return min(default_chunk_size(n, width, itemsize, n_batch), max(MIN_CHUNK_ROWS, rows))
 
 
-def check_options(covariance_type: Any, init: Any, reg_covar: Any) -> None:
+def check_options(
+    covariance_type: Any, init: Any, reg_covar: Any, n_features: int | None = None, prior: bool = False
+) -> None:
     """The options every GMM entry point (gmm, gmm_batch) checks the same way."""
-    if covariance_type not in C.COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
+    check_covariance_type(covariance_type, n_features, prior)
     if not isinstance(init, str) or init not in INIT_METHODS:
         raise ValueError(
             f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
@@ -691,7 +698,7 @@ def gmm(
     )
     x, w, k, n_init, max_iter = a.x, a.weights, a.n_clusters, a.n_init, a.max_iter
     n, d = x.shape
-    check_options(covariance_type, init, reg_covar)
+    check_options(covariance_type, init, reg_covar, d, prior not in (None, False))
     overrides = (
         None if weights_init is None else V.check_mixture_weights(weights_init, k, x.dtype),
         None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),

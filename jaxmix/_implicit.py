@@ -30,6 +30,7 @@ from jaxmix import _gmm as G
 from jaxmix import _soft_kmeans as S
 from jaxmix import _validation as V
 from jaxmix._gmm_params import GMMParams
+from jaxmix.families import covariance_model
 
 
 def _iterate(T: Callable[..., Any], theta0: Any, args: tuple, max_iter: int, tol: float) -> Any:
@@ -132,6 +133,11 @@ def gmm_fixed_point(
     """
     x = V.check_data(x)
     params = V.check_gmm_params(params, x.shape[1], x.dtype)
+    if covariance_model(params.covariance_type).iterative:
+        raise ValueError(
+            f"covariance_type {params.covariance_type!r} has an iterative M-step (a while_loop), which JAX cannot "
+            "differentiate in reverse mode; gmm_fixed_point works with the closed-form models"
+        )
     w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.check_weights(weights, x.shape[0], x.dtype)
     theta0 = jax.tree.map(lambda a: jnp.asarray(a, x.dtype), params)
     reg = jnp.asarray(reg_covar, x.dtype)

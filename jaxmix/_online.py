@@ -52,10 +52,10 @@ from jaxmix import _gmm as G
 from jaxmix import _kmeans as K
 from jaxmix import _validation as V
 from jaxmix._chunks import default_chunk_size
-from jaxmix._covariance import COVARIANCE_TYPES
 from jaxmix._gmm_params import GMMParams
 from jaxmix._jit import fit_jit
 from jaxmix._seeding import initial_centers
+from jaxmix.families import check_covariance_type
 
 KMEANS_INIT_METHODS = ("k-means++", "random")
 GMM_INIT_METHODS = G.INIT_METHODS
@@ -817,7 +817,7 @@ def _gmm_step(state: OnlineGMMState, x, w, chunk_size: int):
     t = (state.n_steps + 1).astype(dt)
     rho = jnp.where(total > 0, (t + state.t0) ** (-state.kappa), 0.0)
     stats = G.GMMStats(*((1.0 - rho) * a + rho * b for a, b in zip(state.stats, sb, strict=True)))
-    new = G.m_step(stats, p.covariance_type, state.reg_covar, None)
+    new = G.m_step(stats, p.covariance_type, state.reg_covar, None, previous=p.covariances)
     m_step_now = state.n_steps + 1 > state.burn_in
     new = jax.tree_util.tree_map(lambda a, b: jnp.where(m_step_now, a, b), new, p)
     return state._replace(centered_params=new, stats=stats, n_steps=state.n_steps + 1), sb.loglik
@@ -840,8 +840,7 @@ def _gmm_pass(state, x, w, n_valid, pass_index, steps_left, *, batch_size, chunk
 
 def _check_gmm_options(covariance_type: Any, init: Any, kappa: Any, t0: Any, reg_covar: Any, burn_in: Any) -> int:
     """Check the options of an online GMM fit; returns `burn_in`."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+    check_covariance_type(covariance_type)
     if not isinstance(init, str) or init not in GMM_INIT_METHODS:
         raise ValueError(f"init must be one of {GMM_INIT_METHODS}, got {init!r}")
     V.check_scalar(kappa, "kappa")

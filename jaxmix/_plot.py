@@ -19,11 +19,12 @@ import numpy as np
 from jaxmix._gmm import GMMResult
 from jaxmix._gmm_params import GMMParams
 from jaxmix._kmeans import KMeansResult
-from jaxmix._select import MCLUST_NAMES, SelectResult
+from jaxmix._select import SelectResult, type_label
 from jaxmix._soft_kmeans import SoftKMeansResult
 from jaxmix.families import covariance_model
 
 _MARKERS = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
+_MORE_MARKERS = "vP*Xhp<>d8H+x1"
 MAX_POINTS = 50_000  # a scatter draws a random sample of larger data (a million points take seconds and blur)
 MAX_LEGEND = 10  # clusters named in the legend (more get the hsv palette and no legend)
 _FITS = (KMeansResult, SoftKMeansResult, GMMResult)
@@ -563,7 +564,8 @@ class Plot:
         scores = result.scores
         for j, t in enumerate(result.covariance_types):
             y = np.where(result.degenerate[:, j], np.nan, scores[:, j])
-            ax.plot(ks, y, marker=_MARKERS[t], label=f"{t} ({MCLUST_NAMES[t]})", lw=1.5, ms=5)
+            marker = _MARKERS.get(t, _MORE_MARKERS[j % len(_MORE_MARKERS)])
+            ax.plot(ks, y, marker=marker, label=type_label(t), lw=1.5, ms=5)
         i = result.n_components.index(result.best_k)
         j = result.covariance_types.index(result.best_covariance_type)
         ax.plot([result.best_k], [scores[i, j]], "o", ms=14, mfc="none", mec="black", mew=1.5, label="best")

@@ -50,11 +50,18 @@ from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._engine import select_best, weighted_mean_and_variance
 from jaxmix._gmm_params import GMMParams
 from jaxmix._jit import fit_jit
-from jaxmix.families import covariance_model
+from jaxmix.families import check_covariance_type, covariance_model, mclust_models
 
 CRITERIA = ("bic", "aic", "icl")
 SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
-MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+
+
+def type_label(covariance_type: str) -> str:
+    """ "full (VVV)" for scikit-learn's names, the mclust name alone for mclust's."""
+    mclust = covariance_model(covariance_type).mclust_name
+    return covariance_type if mclust == covariance_type else f"{covariance_type} ({mclust})"
+
+
 DEGENERATE_EPS = 100.0
 
 
@@ -116,7 +123,7 @@ class SelectResult:
 
     def table(self) -> str:
         """The grid as text: the criterion per k and covariance type, the winner starred."""
-        names = [f"{t} ({MCLUST_NAMES[t]})" for t in self.covariance_types]
+        names = [type_label(t) for t in self.covariance_types]
         scores = self.scores
         texts = [
             ["degenerate" if self.degenerate[i, j] else f"{scores[i, j]:.3f}" for j in range(len(names))]
@@ -136,7 +143,7 @@ class SelectResult:
                 cells.append(f"{texts[i][j] + star + mark:>{width}}")
             lines.append(f"{k:>4}" + "".join(cells))
         lines.append(
-            f"best: k = {self.best_k}, {self.best_covariance_type} ({MCLUST_NAMES[self.best_covariance_type]}), "
+            f"best: k = {self.best_k}, {type_label(self.best_covariance_type)}, "
             f"{self.criterion.upper()} {float(scores[self.n_components.index(self.best_k)][self.covariance_types.index(self.best_covariance_type)]):.3f}"
             "   (* best, ! not converged within max_iter)"
         )
@@ -313,15 +320,16 @@ def _as_components(n_components: Any, n: int) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
-def _as_types(covariance_types: Any) -> tuple[str, ...]:
+def _as_types(covariance_types: Any, d: int) -> tuple[str, ...]:
     if isinstance(covariance_types, str):
-        covariance_types = (covariance_types,)
+        covariance_types = mclust_models(d) if covariance_types == "mclust" else (covariance_types,)
     types = tuple(covariance_types)
     if not types:
         raise ValueError("covariance_types is empty")
     for t in types:
         if t not in C.COVARIANCE_TYPES:
-            raise ValueError(f"covariance_types must be among {C.COVARIANCE_TYPES}, got {t!r}")
+            raise ValueError(f'covariance_types must be "mclust" or among {C.COVARIANCE_TYPES}, got {t!r}')
+        check_covariance_type(t, d)
     if len(set(types)) != len(types):
         raise ValueError(f"covariance_types has repeated values: {types}")
     return types
@@ -362,7 +370,9 @@ def select(
       x: (n_samples, n_features) data.
       n_components: the k values (ints >= 1, distinct).
       covariance_types: some of "full" (mclust's VVV), "tied" (EEE),
-        "diag" (VVI), "spherical" (VII).
+        "diag" (VVI), "spherical" (VII) and mclust's models by name
+        ("EII", ..., "VEV", ...; "E", "V" for one feature), or "mclust"
+        for mclust's default list (the fourteen, or E and V when d = 1).
       n_init: restarts per (k, covariance type).
       criterion: "bic" (default, as mclust), "aic" or "icl"; lower is better.
       init: "kmeans" (default), "k-means++" or "random_from_data"
@@ -390,7 +400,7 @@ def select(
     w = V.check_weights(weights, n, x.dtype)
     ks = _as_components(n_components, n)
     V.check_n_clusters(max(ks), n, w, name="n_components")
-    types = _as_types(covariance_types)
+    types = _as_types(covariance_types, d)
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(init, str) or init not in SELECT_INIT_METHODS:

@@ -83,6 +83,7 @@ from jaxmix._soft_kmeans import SoftKMeansResult, SoftKMeansStats, _logits
 from jaxmix._soft_kmeans import e_step as _soft_e_step
 from jaxmix._soft_kmeans import m_step as _soft_m_step
 from jaxmix._sources import Batch, Source, as_source
+from jaxmix.families import check_covariance_type
 
 CHECKPOINT_FORMAT = "jaxmix-stream-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: bound to the source by sampled batch digests, with a manifest of members
@@ -897,8 +898,7 @@ def gmm(
     """
     src, k, max_iter = _check_common(key, source, n_components, max_iter, tol, batch_rows, weights)
     d, dt, cap = src.n_features, src.dtype, src.batch_rows
-    if covariance_type not in C.COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {C.COVARIANCE_TYPES}, got {covariance_type!r}")
+    check_covariance_type(covariance_type, d)
     V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
     ctype = covariance_type
     given: GMMParams | None = None

@@ -3,7 +3,7 @@
     jaxmix fit DATA -k K [--model kmeans|gmm|soft-kmeans] [options] [-o OUTDIR]
     jaxmix predict MODEL DATA [-o labels.csv] [--proba]
     jaxmix info MODEL
-    jaxmix select DATA [--k 1..9] [--covariance-types full tied diag spherical] [--criterion bic] [-o OUTDIR]
+    jaxmix select DATA [--k 1..9] [--covariance-types full tied diag spherical | mclust | EII VEV ...] [--criterion bic] [-o OUTDIR]
     jaxmix demo [--k 2] [--seed 0] [--output jaxmix-demo.png] [--raw]
 
 `fit` reads a numeric table (CSV with or without a header, .npy, .npz,
@@ -40,10 +40,10 @@ import numpy as np
 # JAX and the fitting modules are imported by the commands that need them.
 import jaxmix
 from jaxmix import _cli_report as report
+from jaxmix._covariance_names import COVARIANCE_TYPES, SCIKIT_LEARN_TYPES
 from jaxmix._tables import DataError, Table, read_table, select
 
 MODELS = ("kmeans", "gmm", "soft-kmeans")
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DOMINANT_SHARE = 0.99  # a column with this share of the total variance gets a --standardize warning
 
 
@@ -634,7 +634,8 @@ def _select_cmd(args: argparse.Namespace) -> int:
     if args.tol is not None:
         kw["tol"] = args.tol
     t0 = time.perf_counter()
-    result = jaxmix.select(key_from_seed(args.seed), z, ks, tuple(args.covariance_types), **kw)
+    types = "mclust" if args.covariance_types == ["mclust"] else tuple(args.covariance_types)
+    result = jaxmix.select(key_from_seed(args.seed), z, ks, types, **kw)
     seconds = time.perf_counter() - t0
     best = result.best
     os.makedirs(args.output_dir, exist_ok=True)
@@ -767,7 +768,8 @@ def build_parser() -> argparse.ArgumentParser:
         "print the criterion table (as mclust's BIC table, lower is better), and write the best model "
         "(model.npz), select.csv (every cell), labels.csv and a plot of the criterion into OUTDIR.",
         epilog="examples:\n  jaxmix select faithful.csv --k 1..9\n"
-        "  jaxmix select data.csv --k 2,4,8 --covariance-types full diag --criterion icl --standardize",
+        "  jaxmix select data.csv --k 2,4,8 --covariance-types full diag --criterion icl --standardize\n"
+        "  jaxmix select data.csv --covariance-types mclust",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sel.add_argument("data", help="CSV (header detected), .npy, .npz or .parquet file: one row per sample")
@@ -775,9 +777,12 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--covariance-types",
         nargs="+",
-        choices=COVARIANCE_TYPES,
-        default=list(COVARIANCE_TYPES),
-        help="covariance models to compare (default all four)",
+        choices=(*COVARIANCE_TYPES, "mclust"),
+        default=list(SCIKIT_LEARN_TYPES),
+        metavar="TYPE",
+        help="covariance models to compare: scikit-learn's full tied diag spherical (the default), "
+        "mclust's EII VII EEI VEI EVI VVI EEE VEE EVE VVE EEV VEV EVV VVV (E V for one column), "
+        "or mclust (all of mclust's)",
     )
     sel.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic", help="default bic")
     sel.add_argument("--n-init", type=int, default=10, help="restarts per cell (default 10)")

@@ -58,7 +58,11 @@ def main() -> None:
     x2, w2 = jm.shard_rows(x, mesh2, "data")
     kmeans_case("kmeans_2d_mesh", x2, w2)
 
-    for name, kw in [("gmm_full", {}), ("gmm_diag_random", {"covariance_type": "diag", "init": "random"})]:
+    for name, kw in [
+        ("gmm_full", {}),
+        ("gmm_diag_random", {"covariance_type": "diag", "init": "random"}),
+        ("gmm_vev", {"covariance_type": "VEV"}),  # an iterative M-step (mclust's VEV) on split rows
+    ]:
         g1 = jm.gmm(key, x, 3, **kw)
         g4 = jm.gmm(key, xs, 3, weights=ws, **kw)
         out[name] = {

@@ -317,10 +317,10 @@ def test_every_command_has_help(command, capsys):
 def test_select_writes_the_table_the_best_model_and_the_plot(tmp_path, capsys):
     data = cli.__file__.replace("cli.py", "datasets/faithful.csv")
     out = tmp_path / "sel"
-    argv = ["select", data, "--k", "1..3", "--covariance-types", "tied", "spherical", "--n-init", "2", "-o", str(out)]
+    argv = ["select", data, "--k", "1..3", "--covariance-types", "tied", "VEV", "--n-init", "2", "-o", str(out)]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
-    assert "tied (EEE)" in text and "spherical (VII)" in text and "best: k = 3, tied" in text
+    assert "tied (EEE)" in text and "     VEV" in text and "best: k = 3, tied" in text
     lines = (out / "select.csv").read_text().splitlines()
     assert lines[0].startswith("k,covariance_type,log_likelihood,bic") and len(lines) == 1 + 3 * 2
     assert (out / "bic.png").read_bytes()[:4] == b"\x89PNG"

@@ -52,7 +52,7 @@ def test_sharded_kmeans_equals_one_device(four_devices, case):
     assert r["labels_spec"] == "P('data',)"  # labels stay split like x
 
 
-@pytest.mark.parametrize("case", ["gmm_full", "gmm_diag_random"])
+@pytest.mark.parametrize("case", ["gmm_full", "gmm_diag_random", "gmm_vev"])
 def test_sharded_gmm_equals_one_device(four_devices, case):
     one, many = four_devices[case]["one"], four_devices[case]["many"]
     assert many[1] == one[1]

@@ -22,6 +22,10 @@ class CovarianceModel:
     name: str = ""
     shared: bool = False  # one covariance for all components ("tied")
     matrix: bool = False  # covariances and their factors are (.., d, d) matrices (else variances)
+    mclust_name: str = ""  # the model's name in mclust's volume-shape-orientation notation
+    supports_prior: bool = False  # covariance_map (a conjugate-prior MAP M-step) exists
+    iterative: bool = False  # the M-step iterates (a while_loop: not reverse-differentiable)
+    univariate_only: bool = False  # mclust's "E" / "V": only for one feature
 
     # ------------------------------------------------------------------ shapes and counts
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
@@ -81,8 +85,15 @@ class CovarianceModel:
         """Within-component scatter sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T from the moments (its own shape)."""
         raise NotImplementedError
 
-    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
-        """Maximum-likelihood covariances from the scatter (`nk_safe`: counts that never divide by 0)."""
+    def covariance(
+        self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
+    ) -> jax.Array:
+        """Maximum-likelihood covariances from the scatter (`nk_safe`: counts that never divide by 0).
+
+        `previous`: the covariances before this M-step (None at the start).
+        An M-step that iterates starts from them (a generalised EM step: the
+        likelihood cannot fall even when the inner loop stops early).
+        """
         raise NotImplementedError
 
     def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:

@@ -16,6 +16,8 @@ from jaxmix.families._protocol import VarianceCovariance
 
 class Diag(VarianceCovariance):
     name = "diag"
+    mclust_name = "VVI"
+    supports_prior = True
 
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k, d)
@@ -41,7 +43,9 @@ class Diag(VarianceCovariance):
         maha = (xc * xc) @ prec.T - 2.0 * xc @ (means * prec).T + jnp.sum(means * means * prec, 1)[None]
         return jnp.maximum(maha, 0.0)
 
-    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
+    def covariance(
+        self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
+    ) -> jax.Array:
         return scatter / nk_safe[:, None]
 
     def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:

@@ -15,6 +15,8 @@ from jaxmix.families._protocol import MatrixCovariance
 
 class Full(MatrixCovariance):
     name = "full"
+    mclust_name = "VVV"
+    supports_prior = True
 
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k, d, d)
@@ -57,7 +59,9 @@ class Full(MatrixCovariance):
     def scatter(self, second: jax.Array, nk: jax.Array, means: jax.Array) -> jax.Array:
         return second - nk[:, None, None] * means[:, :, None] * means[:, None, :]
 
-    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
+    def covariance(
+        self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
+    ) -> jax.Array:
         return scatter / nk_safe[:, None, None]
 
     def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:

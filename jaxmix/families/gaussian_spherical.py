@@ -16,6 +16,8 @@ from jaxmix.families._protocol import VarianceCovariance
 
 class Spherical(VarianceCovariance):
     name = "spherical"
+    mclust_name = "VII"
+    supports_prior = True
 
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k,)
@@ -40,7 +42,9 @@ class Spherical(VarianceCovariance):
         sq = jnp.sum(xc * xc, 1)[:, None] - 2.0 * xc @ means.T + jnp.sum(means * means, 1)[None]
         return jnp.maximum(sq, 0.0) * prec[None]
 
-    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
+    def covariance(
+        self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
+    ) -> jax.Array:
         return jnp.mean(scatter, axis=1) / nk_safe
 
     def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:

@@ -16,6 +16,8 @@ from jaxmix.families._protocol import MatrixCovariance
 
 class Tied(MatrixCovariance):
     name = "tied"
+    mclust_name = "EEE"
+    supports_prior = True
     shared = True
 
     def cov_shape(self, k: int, d: int) -> tuple[int, ...]:
@@ -50,7 +52,9 @@ class Tied(MatrixCovariance):
     def scatter(self, second: jax.Array, nk: jax.Array, means: jax.Array) -> jax.Array:
         return second - (nk[:, None] * means).T @ means
 
-    def covariance(self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array) -> jax.Array:
+    def covariance(
+        self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
+    ) -> jax.Array:
         return scatter / jnp.sum(nk)
 
     def covariance_map(self, scatter: jax.Array, n: jax.Array, dev: jax.Array, prior: Any, d: int) -> jax.Array:

@@ -255,15 +255,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             z = np.asarray(jax.random.normal(key, (n_samples, d), dtype=dtype))
         u = self.precisions_cholesky_.astype(np.float64)
         m = self.means_.astype(np.float64)[y]
-        if self.covariance_type == "full":
-            # x = mu + U^-T z: the precision Cholesky factor's inverse transpose.
-            x = m + np.einsum("nij,nj->ni", np.linalg.inv(np.swapaxes(u, 1, 2))[y], z)
-        elif self.covariance_type == "tied":
-            x = m + z @ np.linalg.inv(u)
-        elif self.covariance_type == "diag":
-            x = m + z / u[y]
+        model = covariance_model(self.covariance_type)
+        if model.matrix:  # x = mu + U^-T z, U the precision's Cholesky-type factor
+            inv = np.linalg.inv(u)
+            x = m + (z @ inv if model.shared else np.einsum("nji,nj->ni", inv[y], z))
         else:
-            x = m + z / u[y][:, None]
+            x = m + z / (u[y] if u.ndim == 2 else u[y][:, None])
         return x.astype(dtype), y
 
     def __sklearn_tags__(self):
