@@ -22,7 +22,6 @@ from jax.scipy.special import logsumexp
 
 from jaxmix import _buckets as B
 from jaxmix import _collective as coll
-from jaxmix import _covariance as C
 from jaxmix import _progress
 from jaxmix import _sharding as S
 from jaxmix import _validation as V
@@ -68,14 +67,14 @@ def _zero_stats(ctype: str, k: int, d: int, dtype: Any) -> GMMStats:
     return GMMStats(
         jnp.zeros((k,), dtype),
         jnp.zeros((k, d), dtype),
-        C.zero_second_moments(ctype, k, d, dtype),
+        covariance_model(ctype).zero_second_moments(k, d, dtype),
         jnp.zeros((), dtype),
     )
 
 
 def weighted_log_prob(xc: jax.Array, params: GMMParams) -> jax.Array:
     """log pi_k + log N(x; mu_k, Sigma_k), (c, d) -> (c, k); x and means in the same coordinates."""
-    lg = C.log_gaussian(xc, params.means, params.precisions_cholesky, params.covariance_type)
+    lg = covariance_model(params.covariance_type).log_gaussian(xc, params.means, params.precisions_cholesky)
     return lg + log_probabilities(params.weights)[None]
 
 
@@ -92,7 +91,7 @@ def accumulate(x, weights, shift, resp_fn, ctype: str, k: int, chunk_size: int, 
         return GMMStats(
             acc.resp + jnp.sum(r, axis=0),
             acc.sums + (xc.T @ r).T,  # x^T @ r: the fast orientation on XLA:CPU
-            acc.second + C.second_moments(xc, r, wc, ctype),
+            acc.second + covariance_model(ctype).second_moments(xc, r, wc),
             acc.loglik + jnp.sum(jnp.where(wc > 0, wc * lp, 0.0)),
         ), None
 

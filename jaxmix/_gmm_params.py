@@ -8,7 +8,6 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxmix._covariance import covariances_from_precisions_cholesky, precisions_cholesky
 from jaxmix.families import covariance_model
 
 
@@ -78,7 +77,7 @@ class GMMParams:
         NaN or infinite weights or means and negative weights.
         """
         from jaxmix import _validation as V
-        from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
+        from jaxmix._covariance_names import COVARIANCE_TYPES
 
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
@@ -89,7 +88,9 @@ class GMMParams:
             raise ValueError(
                 f"means must be (k, d) and weights (k,), got shapes {tuple(means.shape)} and {tuple(weights.shape)}"
             )
-        expected = tuple(means.shape[:-2]) + cov_shape(covariance_type, means.shape[-2], means.shape[-1])
+        expected = tuple(means.shape[:-2]) + covariance_model(covariance_type).cov_shape(
+            means.shape[-2], means.shape[-1]
+        )
         if tuple(covariances.shape) != expected:
             raise ValueError(
                 f"covariances must have shape {expected} for covariance_type={covariance_type!r} and means of "
@@ -101,13 +102,17 @@ class GMMParams:
             raise ValueError("weights must be >= 0 (mixing proportions)")
         V.check_finite(covariances, "covariances")
         V.check_spd(covariances, covariance_type, "covariances")
-        u = precisions_cholesky(covariances, covariance_type)
+        u = covariance_model(covariance_type).precisions_cholesky(covariances)
         return cls(weights, means, covariances, u, covariance_type)
 
     @classmethod
     def from_precisions_cholesky(cls, weights, means, prec_chol, covariance_type: str = "full") -> GMMParams:
         return cls(
-            weights, means, covariances_from_precisions_cholesky(prec_chol, covariance_type), prec_chol, covariance_type
+            weights,
+            means,
+            covariance_model(covariance_type).covariances_from_precisions_cholesky(prec_chol),
+            prec_chol,
+            covariance_type,
         )
 
 

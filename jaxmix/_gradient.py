@@ -30,7 +30,6 @@ import optax
 from jax import lax
 from jax.scipy.special import logsumexp
 
-from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._gmm_params import GMMParams
 from jaxmix.families import covariance_model
@@ -103,7 +102,7 @@ def nll(raw: MixtureRaw, x: jax.Array, weights: jax.Array | None = None) -> jax.
     """
     ctype = raw.covariance_type
     u = _precisions_cholesky(raw, ctype)
-    lp = C.log_gaussian(x, raw.means, u, ctype) + jax.nn.log_softmax(raw.logits)[None]
+    lp = covariance_model(ctype).log_gaussian(x, raw.means, u) + jax.nn.log_softmax(raw.logits)[None]
     ll = logsumexp(lp, axis=1)
     if weights is None:
         return -jnp.mean(ll)

@@ -76,7 +76,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
+from jaxmix._covariance_names import COVARIANCE_TYPES
 from jaxmix._gmm import GMMResult
 from jaxmix._gmm_params import GMMParams
 from jaxmix._kmeans import KMeansResult
@@ -632,7 +632,7 @@ def check_loaded_params(p: Any) -> None:
             raise ValueError(f"{name} has dtype {a.dtype}, not a float dtype")
     if m.ndim != 2 or w.shape != m.shape[:1]:
         raise ValueError(f"means must be (k, d) and weights (k,), got shapes {m.shape} and {w.shape}")
-    expected = cov_shape(p.covariance_type, *m.shape)
+    expected = covariance_model(p.covariance_type).cov_shape(*m.shape)
     if cov.shape != expected or u.shape != expected:
         raise ValueError(
             f"covariances and precisions_cholesky must have shape {expected} for covariance_type="

@@ -18,7 +18,6 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from jaxmix import _buckets as B
-from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._chunks import map_rows, scan_rows
 from jaxmix._distances import log_probabilities
@@ -188,7 +187,7 @@ def n_parameters(params: GMMParams) -> int:
       21
     """
     k, d = params.means.shape[-2:]
-    return C.n_parameters(params.covariance_type, k, d)
+    return covariance_model(params.covariance_type).n_parameters(k, d)
 
 
 def bic(params: GMMParams, x: Any, *, chunk_size: int | None = None) -> jax.Array:

@@ -60,7 +60,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from jaxmix import _covariance as C
 from jaxmix import _validation as V
 from jaxmix._bar import bar
 from jaxmix._chunks import default_chunk_size, map_rows
@@ -83,7 +82,7 @@ from jaxmix._soft_kmeans import SoftKMeansResult, SoftKMeansStats, _logits
 from jaxmix._soft_kmeans import e_step as _soft_e_step
 from jaxmix._soft_kmeans import m_step as _soft_m_step
 from jaxmix._sources import Batch, Source, as_source
-from jaxmix.families import check_covariance_type
+from jaxmix.families import check_covariance_type, covariance_model
 
 CHECKPOINT_FORMAT = "jaxmix-stream-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: bound to the source by sampled batch digests, with a manifest of members
@@ -996,7 +995,9 @@ def gmm(
 
 def _zero_gmm_stats(ctype: str, k: int, d: int, dtype: Any) -> GMMStats:
     z = jnp.zeros((), dtype)
-    return GMMStats(jnp.zeros((k,), dtype), jnp.zeros((k, d), dtype), C.zero_second_moments(ctype, k, d, dtype), z)
+    return GMMStats(
+        jnp.zeros((k,), dtype), jnp.zeros((k, d), dtype), covariance_model(ctype).zero_second_moments(k, d, dtype), z
+    )
 
 
 def _gmm_chunker(k: int, d: int, ctype: str, dtype: np.dtype) -> Callable[[int], int]:

@@ -585,7 +585,7 @@ def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any, x: Any = N
 
 def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "params") -> Any:
     """A consistent GMMParams for data with `n_features` columns, cast to `dtype`."""
-    from jaxmix._covariance import COVARIANCE_TYPES, cov_shape
+    from jaxmix._covariance_names import COVARIANCE_TYPES
     from jaxmix._gmm_params import GMMParams
 
     if not isinstance(params, GMMParams):
@@ -598,7 +598,7 @@ def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "para
     if d != n_features:
         raise ValueError(f"{name} has {d} features but x has {n_features}")
     w = check_mixture_weights(params.weights, k, dtype, name=f"{name}.weights")
-    expected = cov_shape(ct, k, d)
+    expected = covariance_model(ct).cov_shape(k, d)
     arrays = {}
     for field in ("covariances", "precisions_cholesky"):
         a = as_float_array(getattr(params, field), f"{name}.{field}").astype(dtype)

@@ -15,7 +15,7 @@ import pytest
 
 import jaxmix
 import jaxmix.stream as js
-from jaxmix import _covariance as C
+from jaxmix.families import covariance_model
 
 KEY = jax.random.key(0)
 RNG = np.random.default_rng(0)
@@ -125,7 +125,7 @@ def test_hand_built_params_with_bad_variances_are_refused(diag_params, fn, varia
 
 def test_n_parameters_of_an_unknown_type_lists_the_choices(diag_params):
     with pytest.raises(ValueError, match=r"covariance_type must be one of .*'full'.*got 'bogus'"):
-        C.n_parameters("bogus", 2, 2)
+        covariance_model("bogus").n_parameters(2, 2)
     with pytest.raises(ValueError, match="must be one of"):
         jaxmix.n_parameters(dataclasses.replace(diag_params, covariance_type="bogus"))
 

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 import jaxmix
-from jaxmix._covariance import COVARIANCE_TYPES, n_parameters
+from jaxmix._covariance_names import COVARIANCE_TYPES
 from jaxmix.families import covariance_model
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
@@ -238,7 +238,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # here, outside `B.precision`, would warn that they are truncated.
         check_is_fitted(self)
         k, d = self.means_.shape
-        return n_parameters(self.covariance_type, k, d)
+        return covariance_model(self.covariance_type).n_parameters(k, d)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """`n_samples` draws and their components, grouped by component (scikit-learn's order)."""
