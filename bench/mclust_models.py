@@ -58,9 +58,7 @@ def run_mclust(x: np.ndarray) -> dict | None:
         path = Path(tmp) / "x.csv"
         np.savetxt(path, x, delimiter=",", fmt="%.17g")
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            ["Rscript", "-e", R_SCRIPT.replace("{path}", str(path))], capture_output=True, text=True
-        )
+        proc = subprocess.run(["Rscript", "-e", R_SCRIPT.replace("{path}", str(path))], capture_output=True, text=True)
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(f"mclust skipped: {proc.stderr[-300:]}", file=sys.stderr)
@@ -90,7 +88,9 @@ def run_jaxmix(x: np.ndarray, n_init: int) -> dict:
 def table(name: str, x: np.ndarray, ours: dict, peer: dict | None) -> str:
     n, d = x.shape
     lines = [f"### {name} (n = {n}, d = {d}), BIC (lower is better), k = 1..9", ""]
-    lines.append("| model | jaxmix best (k) | mclust best (k) | jaxmix - mclust at mclust's k | cells jaxmix <= mclust + 0.01 |")
+    lines.append(
+        "| model | jaxmix best (k) | mclust best (k) | jaxmix - mclust at mclust's k | cells jaxmix <= mclust + 0.01 |"
+    )
     lines.append("|---|---|---|---|---|")
     wins = 0
     cells = 0
@@ -116,7 +116,9 @@ def table(name: str, x: np.ndarray, ours: dict, peer: dict | None) -> str:
         pb = peer["bic"]
         i, j = np.unravel_index(np.nanargmin(pb), pb.shape)
         lines[-1] += f"mclust picks {peer['models'][j]} with k = {i + 1}, BIC {pb[i, j]:.3f}. "
-        lines[-1] += f"jaxmix's BIC is within 0.01 of mclust's or lower in {wins} of {cells} cells (mclust: NA cells left out)."
+        lines[-1] += (
+            f"jaxmix's BIC is within 0.01 of mclust's or lower in {wins} of {cells} cells (mclust: NA cells left out)."
+        )
         lines.append("")
         lines.append(
             f"time: jaxmix select (14 models x 9 k x n_init restarts) {ours['first']:.1f} s first call "
@@ -124,7 +126,9 @@ def table(name: str, x: np.ndarray, ours: dict, peer: dict | None) -> str:
             f"({peer['wall']:.2f} s with R's start-up)."
         )
     else:
-        lines.append(f"time: jaxmix {ours['first']:.1f} s first call, {ours['again']:.1f} s again; mclust not installed.")
+        lines.append(
+            f"time: jaxmix {ours['first']:.1f} s first call, {ours['again']:.1f} s again; mclust not installed."
+        )
     return "\n".join(lines)
 
 

@@ -19,44 +19,47 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "distributed": ("jaxmix.distributed", None),
     "gradient": ("jaxmix.gradient", None),
     "stream": ("jaxmix.stream", None),
-    "kmeans_batch": ("jaxmix._batch", "kmeans_batch"),
-    "gmm_batch": ("jaxmix._batch_mixtures", "gmm_batch"),
-    "soft_kmeans_batch": ("jaxmix._batch_mixtures", "soft_kmeans_batch"),
-    "GMMResult": ("jaxmix._gmm", "GMMResult"),
-    "gmm": ("jaxmix._gmm", "gmm"),
-    "GMMParams": ("jaxmix._gmm_params", "GMMParams"),
-    "GMMPrior": ("jaxmix._gmm_params", "GMMPrior"),
-    "gmm_fixed_point": ("jaxmix._implicit", "gmm_fixed_point"),
-    "soft_kmeans_fixed_point": ("jaxmix._implicit", "soft_kmeans_fixed_point"),
-    "load": ("jaxmix._io", "load"),
-    "save": ("jaxmix._io", "save"),
-    "cache_programs": ("jaxmix._jit", "cache_programs"),
-    "default_cache_dir": ("jaxmix._jit", "default_cache_dir"),
-    "KMeansResult": ("jaxmix._kmeans", "KMeansResult"),
-    "kmeans": ("jaxmix._kmeans", "kmeans"),
-    "kmeans_predict": ("jaxmix._kmeans", "kmeans_predict"),
-    "transform": ("jaxmix._kmeans", "transform"),
-    "aic": ("jaxmix._mixture", "aic"),
-    "bic": ("jaxmix._mixture", "bic"),
-    "entropy": ("jaxmix._mixture", "entropy"),
-    "icl": ("jaxmix._mixture", "icl"),
-    "log_prob": ("jaxmix._mixture", "log_prob"),
-    "n_parameters": ("jaxmix._mixture", "n_parameters"),
-    "predict": ("jaxmix._mixture", "predict"),
-    "predict_proba": ("jaxmix._mixture", "predict_proba"),
-    "sample": ("jaxmix._mixture", "sample"),
-    "score": ("jaxmix._mixture", "score"),
-    "plot": ("jaxmix._plot", "plot"),
-    "SelectResult": ("jaxmix._select", "SelectResult"),
-    "select": ("jaxmix._select", "select"),
-    "rows_from_processes": ("jaxmix._sharding", "rows_from_processes"),
-    "shard_rows": ("jaxmix._sharding", "shard_rows"),
-    "SoftKMeansResult": ("jaxmix._soft_kmeans", "SoftKMeansResult"),
-    "soft_kmeans": ("jaxmix._soft_kmeans", "soft_kmeans"),
-    "soft_kmeans_predict_proba": ("jaxmix._soft_kmeans", "soft_kmeans_predict_proba"),
-    "fit_gradient": ("jaxmix._gradient", "fit_gradient"),
-    "GradientFitResult": ("jaxmix._gradient", "GradientFitResult"),
+    "kmeans_batch": ("jaxmix.capabilities.batch", "kmeans_batch"),
+    "gmm_batch": ("jaxmix.capabilities.batch_mixtures", "gmm_batch"),
+    "soft_kmeans_batch": ("jaxmix.capabilities.batch_mixtures", "soft_kmeans_batch"),
+    "GMMResult": ("jaxmix.models.gmm", "GMMResult"),
+    "gmm": ("jaxmix.models.gmm", "gmm"),
+    "GMMParams": ("jaxmix.families.params", "GMMParams"),
+    "GMMPrior": ("jaxmix.families.params", "GMMPrior"),
+    "gmm_fixed_point": ("jaxmix.capabilities.implicit", "gmm_fixed_point"),
+    "soft_kmeans_fixed_point": ("jaxmix.capabilities.implicit", "soft_kmeans_fixed_point"),
+    "load": ("jaxmix.tools.files", "load"),
+    "save": ("jaxmix.tools.files", "save"),
+    "cache_programs": ("jaxmix.engine.programs", "cache_programs"),
+    "default_cache_dir": ("jaxmix.engine.programs", "default_cache_dir"),
+    "KMeansResult": ("jaxmix.models.kmeans", "KMeansResult"),
+    "kmeans": ("jaxmix.models.kmeans", "kmeans"),
+    "kmeans_predict": ("jaxmix.models.kmeans", "kmeans_predict"),
+    "transform": ("jaxmix.models.kmeans", "transform"),
+    "aic": ("jaxmix.models.mixture", "aic"),
+    "bic": ("jaxmix.models.mixture", "bic"),
+    "entropy": ("jaxmix.models.mixture", "entropy"),
+    "icl": ("jaxmix.models.mixture", "icl"),
+    "log_prob": ("jaxmix.models.mixture", "log_prob"),
+    "n_parameters": ("jaxmix.models.mixture", "n_parameters"),
+    "predict": ("jaxmix.models.mixture", "predict"),
+    "predict_proba": ("jaxmix.models.mixture", "predict_proba"),
+    "sample": ("jaxmix.models.mixture", "sample"),
+    "score": ("jaxmix.models.mixture", "score"),
+    "plot": ("jaxmix.tools.plot", "plot"),
+    "SelectResult": ("jaxmix.capabilities.select", "SelectResult"),
+    "select": ("jaxmix.capabilities.select", "select"),
+    "rows_from_processes": ("jaxmix.engine.sharding", "rows_from_processes"),
+    "shard_rows": ("jaxmix.engine.sharding", "shard_rows"),
+    "SoftKMeansResult": ("jaxmix.models.soft_kmeans", "SoftKMeansResult"),
+    "soft_kmeans": ("jaxmix.models.soft_kmeans", "soft_kmeans"),
+    "soft_kmeans_predict_proba": ("jaxmix.models.soft_kmeans", "soft_kmeans_predict_proba"),
+    "fit_gradient": ("jaxmix.capabilities.gradient", "fit_gradient"),
+    "GradientFitResult": ("jaxmix.capabilities.gradient", "GradientFitResult"),
 }
+
+
+_SUBPACKAGES = ("engine", "families", "models", "capabilities", "tools")
 
 
 def __getattr__(name: str) -> Any:
@@ -68,8 +71,8 @@ def __getattr__(name: str) -> Any:
         value = value if attr is None else getattr(value, attr)
         globals()[name] = value
         return value
-    if name.startswith("_") and not name.startswith("__"):
-        # A private module (`jaxmix._io`) reached as an attribute before anything imported it.
+    if name in _SUBPACKAGES or (name.startswith("_") and not name.startswith("__")):
+        # A subpackage (`jaxmix.engine`) or private module reached as an attribute before anything imported it.
         try:
             return importlib.import_module(f"jaxmix.{name}")
         except ModuleNotFoundError as e:
@@ -87,43 +90,43 @@ if TYPE_CHECKING:
     from jaxmix import distributed as distributed
     from jaxmix import gradient as gradient
     from jaxmix import stream as stream
-    from jaxmix._batch import kmeans_batch as kmeans_batch
-    from jaxmix._batch_mixtures import gmm_batch as gmm_batch
-    from jaxmix._batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
-    from jaxmix._gmm import GMMResult as GMMResult
-    from jaxmix._gmm import gmm as gmm
-    from jaxmix._gmm_params import GMMParams as GMMParams
-    from jaxmix._gmm_params import GMMPrior as GMMPrior
-    from jaxmix._gradient import GradientFitResult as GradientFitResult
-    from jaxmix._gradient import fit_gradient as fit_gradient
-    from jaxmix._implicit import gmm_fixed_point as gmm_fixed_point
-    from jaxmix._implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
-    from jaxmix._io import load as load
-    from jaxmix._io import save as save
-    from jaxmix._jit import cache_programs as cache_programs
-    from jaxmix._jit import default_cache_dir as default_cache_dir
-    from jaxmix._kmeans import KMeansResult as KMeansResult
-    from jaxmix._kmeans import kmeans as kmeans
-    from jaxmix._kmeans import kmeans_predict as kmeans_predict
-    from jaxmix._kmeans import transform as transform
-    from jaxmix._mixture import aic as aic
-    from jaxmix._mixture import bic as bic
-    from jaxmix._mixture import entropy as entropy
-    from jaxmix._mixture import icl as icl
-    from jaxmix._mixture import log_prob as log_prob
-    from jaxmix._mixture import n_parameters as n_parameters
-    from jaxmix._mixture import predict as predict
-    from jaxmix._mixture import predict_proba as predict_proba
-    from jaxmix._mixture import sample as sample
-    from jaxmix._mixture import score as score
-    from jaxmix._plot import plot as plot
-    from jaxmix._select import SelectResult as SelectResult
-    from jaxmix._select import select as select
-    from jaxmix._sharding import rows_from_processes as rows_from_processes
-    from jaxmix._sharding import shard_rows as shard_rows
-    from jaxmix._soft_kmeans import SoftKMeansResult as SoftKMeansResult
-    from jaxmix._soft_kmeans import soft_kmeans as soft_kmeans
-    from jaxmix._soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict_proba
+    from jaxmix.capabilities.batch import kmeans_batch as kmeans_batch
+    from jaxmix.capabilities.batch_mixtures import gmm_batch as gmm_batch
+    from jaxmix.capabilities.batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
+    from jaxmix.capabilities.gradient import GradientFitResult as GradientFitResult
+    from jaxmix.capabilities.gradient import fit_gradient as fit_gradient
+    from jaxmix.capabilities.implicit import gmm_fixed_point as gmm_fixed_point
+    from jaxmix.capabilities.implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
+    from jaxmix.capabilities.select import SelectResult as SelectResult
+    from jaxmix.capabilities.select import select as select
+    from jaxmix.engine.programs import cache_programs as cache_programs
+    from jaxmix.engine.programs import default_cache_dir as default_cache_dir
+    from jaxmix.engine.sharding import rows_from_processes as rows_from_processes
+    from jaxmix.engine.sharding import shard_rows as shard_rows
+    from jaxmix.families.params import GMMParams as GMMParams
+    from jaxmix.families.params import GMMPrior as GMMPrior
+    from jaxmix.models.gmm import GMMResult as GMMResult
+    from jaxmix.models.gmm import gmm as gmm
+    from jaxmix.models.kmeans import KMeansResult as KMeansResult
+    from jaxmix.models.kmeans import kmeans as kmeans
+    from jaxmix.models.kmeans import kmeans_predict as kmeans_predict
+    from jaxmix.models.kmeans import transform as transform
+    from jaxmix.models.mixture import aic as aic
+    from jaxmix.models.mixture import bic as bic
+    from jaxmix.models.mixture import entropy as entropy
+    from jaxmix.models.mixture import icl as icl
+    from jaxmix.models.mixture import log_prob as log_prob
+    from jaxmix.models.mixture import n_parameters as n_parameters
+    from jaxmix.models.mixture import predict as predict
+    from jaxmix.models.mixture import predict_proba as predict_proba
+    from jaxmix.models.mixture import sample as sample
+    from jaxmix.models.mixture import score as score
+    from jaxmix.models.soft_kmeans import SoftKMeansResult as SoftKMeansResult
+    from jaxmix.models.soft_kmeans import soft_kmeans as soft_kmeans
+    from jaxmix.models.soft_kmeans import soft_kmeans_predict_proba as soft_kmeans_predict_proba
+    from jaxmix.tools.files import load as load
+    from jaxmix.tools.files import save as save
+    from jaxmix.tools.plot import plot as plot
 
 __all__ = [
     "GMMParams",

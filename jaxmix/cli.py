@@ -39,9 +39,9 @@ import numpy as np
 # names load on first use), so `jaxmix --help` and `--version` answer at once.
 # JAX and the fitting modules are imported by the commands that need them.
 import jaxmix
-from jaxmix import _cli_report as report
-from jaxmix._covariance_names import COVARIANCE_TYPES, SCIKIT_LEARN_TYPES
-from jaxmix._tables import DataError, Table, read_table, select
+from jaxmix.families.names import COVARIANCE_TYPES, SCIKIT_LEARN_TYPES
+from jaxmix.tools import cli_report as report
+from jaxmix.tools.tables import DataError, Table, read_table, select
 
 MODELS = ("kmeans", "gmm", "soft-kmeans")
 DOMINANT_SHARE = 0.99  # a column with this share of the total variance gets a --standardize warning
@@ -61,7 +61,7 @@ def _matched(centres: np.ndarray, means: np.ndarray) -> np.ndarray:
 def _demo(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxmix._validation import key_from_seed
+    from jaxmix.engine.validation import key_from_seed
 
     x, names = jaxmix.datasets.load_faithful(return_names=True)
     # As in Bishop's figures: fit standardised columns, since the raw units
@@ -188,7 +188,7 @@ def _prepared(args: argparse.Namespace, table: Table) -> tuple[np.ndarray | None
     Values beyond that type's range are refused here, naming the column
     (a cast would turn them into inf, with NumPy's overflow warning).
     """
-    from jaxmix._validation import float_dtype
+    from jaxmix.engine.validation import float_dtype
 
     x = table.x
     mean = std = None
@@ -256,7 +256,8 @@ def _metadata(
 
 
 def _fit_model(args: argparse.Namespace, z: Any) -> Any:
-    from jaxmix import _buckets, _progress
+    from jaxmix.engine import buckets as _buckets
+    from jaxmix.engine import progress as _progress
 
     n, d = np.shape(z)
     # A small fit runs in milliseconds: no iteration display, so its program has no
@@ -269,7 +270,7 @@ def _fit_model(args: argparse.Namespace, z: Any) -> Any:
 
 
 def _fit_model_with(args: argparse.Namespace, z: Any, progress: bool) -> Any:
-    from jaxmix._validation import key_from_seed
+    from jaxmix.engine.validation import key_from_seed
 
     key = key_from_seed(args.seed)
     kw: dict[str, Any] = {"n_init": args.n_init, "progress": progress}
@@ -306,7 +307,8 @@ def _responsibilities(result: Any, z: Any) -> np.ndarray | None:
 def _fit(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxmix import _io, _plot
+    from jaxmix.tools import files as _io
+    from jaxmix.tools import plot as _plot
 
     _check_model_options(args)
     table = _read(args)
@@ -472,8 +474,8 @@ def _n_features(model: Any) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from jaxmix import _io
-    from jaxmix._validation import float_dtype
+    from jaxmix.engine.validation import float_dtype
+    from jaxmix.tools import files as _io
 
     model, header = _io.load_with_header(args.model)
     if str(header["kind"]).startswith("sklearn.") and hasattr(model, "predict"):
@@ -560,7 +562,7 @@ def _estimator_values(entries: dict[str, Any], arrays: dict[str, np.ndarray], pr
 
 
 def _info(args: argparse.Namespace) -> int:
-    from jaxmix import _io
+    from jaxmix.tools import files as _io
 
     header, arrays = _io.read_raw(args.model)
     kind = header["kind"]
@@ -620,8 +622,8 @@ def _k_values(text: str) -> list[int]:
 def _select_cmd(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxmix import _io
-    from jaxmix._validation import key_from_seed
+    from jaxmix.engine.validation import key_from_seed
+    from jaxmix.tools import files as _io
 
     ks = _k_values(args.k)
     table = _read(args)
@@ -830,7 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (unset: `jaxmix.default_cache_dir()`; "0": off; a folder: that folder), for this call only."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from jaxmix import _jit
+    from jaxmix.engine import programs as _jit
 
     with _jit.programs_on_disk(os.environ.get(_jit.ENV_CACHE_DIR) is None):
         return _main(args)

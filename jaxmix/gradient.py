@@ -7,11 +7,11 @@ differentiable loss to train a mixture jointly with other JAX parameters.
 `fit_gradient` minimises it by mini-batch Adam (optax).
 """
 
-from jaxmix._gradient import GradientFitResult as GradientFitResult
-from jaxmix._gradient import MixtureRaw as MixtureRaw
-from jaxmix._gradient import fit_gradient as fit_gradient
-from jaxmix._gradient import from_raw as from_raw
-from jaxmix._gradient import nll as nll
-from jaxmix._gradient import to_raw as to_raw
+from jaxmix.capabilities.gradient import GradientFitResult as GradientFitResult
+from jaxmix.capabilities.gradient import MixtureRaw as MixtureRaw
+from jaxmix.capabilities.gradient import fit_gradient as fit_gradient
+from jaxmix.capabilities.gradient import from_raw as from_raw
+from jaxmix.capabilities.gradient import nll as nll
+from jaxmix.capabilities.gradient import to_raw as to_raw
 
 __all__ = ["GradientFitResult", "MixtureRaw", "fit_gradient", "from_raw", "nll", "to_raw"]

@@ -32,22 +32,22 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmix import _online
-from jaxmix._online import MiniBatchKMeansResult as MiniBatchKMeansResult
-from jaxmix._online import MiniBatchKMeansState as MiniBatchKMeansState
-from jaxmix._online import OnlineGMMResult as OnlineGMMResult
-from jaxmix._online import OnlineGMMState as OnlineGMMState
-from jaxmix._online import minibatch_kmeans_init as minibatch_kmeans_init
-from jaxmix._online import minibatch_kmeans_update as minibatch_kmeans_update
-from jaxmix._online import online_gmm_init as online_gmm_init
-from jaxmix._online import online_gmm_update as online_gmm_update
-from jaxmix._sources import Batch as Batch
-from jaxmix._sources import Source as Source
-from jaxmix._sources import as_source as as_source
-from jaxmix._stream import gmm as gmm
-from jaxmix._stream import kmeans as kmeans
-from jaxmix._stream import predict as predict
-from jaxmix._stream import soft_kmeans as soft_kmeans
+from jaxmix.capabilities import online as _online
+from jaxmix.capabilities.online import MiniBatchKMeansResult as MiniBatchKMeansResult
+from jaxmix.capabilities.online import MiniBatchKMeansState as MiniBatchKMeansState
+from jaxmix.capabilities.online import OnlineGMMResult as OnlineGMMResult
+from jaxmix.capabilities.online import OnlineGMMState as OnlineGMMState
+from jaxmix.capabilities.online import minibatch_kmeans_init as minibatch_kmeans_init
+from jaxmix.capabilities.online import minibatch_kmeans_update as minibatch_kmeans_update
+from jaxmix.capabilities.online import online_gmm_init as online_gmm_init
+from jaxmix.capabilities.online import online_gmm_update as online_gmm_update
+from jaxmix.capabilities.sources import Batch as Batch
+from jaxmix.capabilities.sources import Source as Source
+from jaxmix.capabilities.sources import as_source as as_source
+from jaxmix.capabilities.streaming import gmm as gmm
+from jaxmix.capabilities.streaming import kmeans as kmeans
+from jaxmix.capabilities.streaming import predict as predict
+from jaxmix.capabilities.streaming import soft_kmeans as soft_kmeans
 
 
 def _for_online(source: Any, batch_size: Any) -> Any:

@@ -18,7 +18,7 @@ settings.register_profile(
 settings.load_profile("jaxmix")
 
 # The suite compiles hundreds of programs on small data: compile them all for compile
-# speed (jaxmix._jit.compiler_options; the same programs, optimised less). Set before
+# speed (jaxmix.engine.programs.compiler_options; the same programs, optimised less). Set before
 # any test runs, so notebook kernels and worker processes inherit it too.
 # tests/test_programs.py checks the default options explicitly.
 os.environ.setdefault("JAXMIX_COMPILE", "fast")
@@ -92,6 +92,9 @@ HEAVY = (
     "tests/test_kmeans.py::test_vmap_over_datasets_equals_loop",  # -> test_gmm's, test_batch's
     "tests/test_kmeans.py::test_zero_weight_rows_change_nothing",  # -> test_gmm's, test_programs' padded rows
     "tests/test_mclust_models.py::test_select_picks_the_generating_model",  # -> ..._on_one_feature_uses_e_and_v
+    "tests/test_mclust_models.py::test_batches_and_streams_take_an_mclust_model",  # -> ..._model_files_and_the_estimator_...
+    "tests/test_differentiable.py::test_gradient_fit_reaches_em_log_likelihood[full]",  # -> [diag]
+    "tests/test_differentiable.py::test_grad_through_toolbox_and_soft_responsibilities",  # -> docs/gradients.md's block
 )
 
 

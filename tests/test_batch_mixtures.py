@@ -89,7 +89,7 @@ def test_batch_errors():
 
 
 def test_many_restarts_run_in_groups_with_the_same_winner():
-    from jaxmix import _gmm as G
+    from jaxmix.models import gmm as G
 
     # W4's shape with 300 restarts: vmapped groups, not one 300-wide vmap.
     assert G.restart_group_size(200_000, 16, 16, "full", 4, 300) < 300

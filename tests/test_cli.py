@@ -131,7 +131,7 @@ def test_standardize_round_trips_through_predict(tmp_path, files, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "standardised" in text and "(b, a)" in text
-    model, header = jaxmix._io.load_with_header(out / "model.npz")
+    model, header = jaxmix.tools.files.load_with_header(out / "model.npz")
     meta = header["metadata"]
     assert meta["columns"] == ["b", "a"] and meta["column_indices"] == [2, 1] and meta["model"] == "kmeans"
     np.testing.assert_allclose(meta["standardize"]["mean"], x[:, ::-1].mean(0))
@@ -347,7 +347,7 @@ def _csv_variants(tmp_path):
 
 
 def test_csv_is_read_by_pyarrow_or_pandas_into_floats_the_same_as_the_exact_reader(tmp_path, monkeypatch):
-    from jaxmix import _tables
+    from jaxmix.tools import tables as _tables
 
     path, x = _csv_variants(tmp_path)
     exact = _tables._parse_csv
@@ -366,7 +366,7 @@ def test_csv_is_read_by_pyarrow_or_pandas_into_floats_the_same_as_the_exact_read
 
 
 def test_decimal_comma_and_drop_missing(tmp_path, capsys):
-    from jaxmix._tables import read_table
+    from jaxmix.tools.tables import read_table
 
     eu = tmp_path / "eu.csv"
     eu.write_text("a;b\n14,23;5,5\n-1,5;2\n3;1e3\n")
@@ -401,7 +401,7 @@ def test_encodings_fifos_and_huge_values_are_one_clean_error(tmp_path, capsys):
     import threading
     import warnings
 
-    from jaxmix._tables import read_table
+    from jaxmix.tools.tables import read_table
 
     latin = tmp_path / "latin.csv"
     latin.write_bytes("caf\u00e9,b\n1,2\n3,4\n".encode("latin-1"))
@@ -455,7 +455,7 @@ def test_unscaled_columns_are_warned_about_and_a_broken_stderr_fails_nothing(tmp
 
 def test_the_figure_is_drawn_by_jaxmix_plot_with_ellipses_and_means(tmp_path, files, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
-    from jaxmix import _plot
+    from jaxmix.tools import plot as _plot
 
     d, _ = files
     calls = []

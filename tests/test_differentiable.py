@@ -78,7 +78,7 @@ def test_implicit_gradient_does_not_unroll_the_loop():
     # Reverse-mode JAX cannot differentiate a while_loop at all, so a gradient
     # that exists came from the custom VJP (a linear solve at the fixed point),
     # not from unrolling EM's iterations.
-    from jaxmix._implicit import _gmm_step, _iterate
+    from jaxmix.capabilities.implicit import _gmm_step, _iterate
 
     p = jaxmix.gmm(jax.random.key(0), Z, 2, covariance_type="diag").params
     x = jnp.asarray(Z)

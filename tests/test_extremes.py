@@ -15,7 +15,7 @@ import pytest
 
 import jaxmix
 import jaxmix.stream as js
-from jaxmix.families import covariance_model
+from jaxmix.families.registry import covariance_model
 
 KEY = jax.random.key(0)
 RNG = np.random.default_rng(0)
@@ -194,7 +194,7 @@ def test_n_init_beyond_memory_is_refused(fit):
 def test_relocation_memory_is_linear_in_k():
     # The k farthest rows' own clusters came from a (k, k) distance block (k = 10,000: 1.1 GiB reserved in
     # every Lloyd iteration, empty cluster or not). Measured on the compiled program, nothing allocated.
-    from jaxmix import _kmeans as K
+    from jaxmix.models import kmeans as K
 
     n, k, d = 4000, 2000, 2
 

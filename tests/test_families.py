@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmix.families import SCIKIT_LEARN_TYPES, covariance_model
+from jaxmix.families import SCIKIT_LEARN_TYPES
 from jaxmix.families._protocol import CovarianceModel
+from jaxmix.families.registry import covariance_model
 
 
 def _full_cov(name, cov, k, d):

@@ -19,7 +19,8 @@ from conftest import make_blobs
 
 import jaxmix
 import jaxmix.stream as js
-from jaxmix import _io
+from jaxmix.engine.disk import check_regular_file
+from jaxmix.tools import files as _io
 
 KEY = jax.random.key(0)
 
@@ -244,9 +245,9 @@ def test_a_fifo_is_refused_not_read(tmp_path):
     assert isinstance(e, ValueError) and "FIFO" in str(e) and str(fifo) in str(e), e
     # The helper the command line uses for its data files.
     with pytest.raises(ValueError, match=r"a FIFO \(named pipe\), not a regular file; give the data file"):
-        _io.check_regular_file(fifo, "data file")
+        check_regular_file(fifo, "data file")
     with pytest.raises(ValueError, match="a directory, not a regular file"):
-        _io.check_regular_file(tmp_path)
+        check_regular_file(tmp_path)
 
 
 # --- item 16 (last sentence): .npy shards -----------------------------------------------------

@@ -9,7 +9,7 @@ from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
 import jaxmix
-from jaxmix import _gmm
+from jaxmix.models import gmm as _gmm
 
 KEY = jax.random.key(0)
 TYPES = ("full", "tied", "diag", "spherical")

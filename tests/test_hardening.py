@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxmix
-from jaxmix import _io
+from jaxmix.tools import files as _io
 
 KEY = jax.random.key(0)
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -12,7 +12,7 @@ import pytest
 from conftest import make_blobs
 
 import jaxmix
-from jaxmix import _io
+from jaxmix.tools import files as _io
 
 KEY = jax.random.key(0)
 

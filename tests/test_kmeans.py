@@ -8,7 +8,8 @@ from conftest import make_blobs
 from sklearn.cluster import KMeans
 
 import jaxmix
-from jaxmix import _bounds, _kmeans
+from jaxmix.engine import bounds as _bounds
+from jaxmix.models import kmeans as _kmeans
 
 KEY = jax.random.key(0)
 TOY = np.array([[0, 0], [0.5, 0], [0.5, 1], [1, 1]], dtype=np.float32)

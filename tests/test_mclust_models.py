@@ -10,7 +10,8 @@ from scipy import optimize, stats
 from scipy.linalg import expm
 
 import jaxmix
-from jaxmix.families import COVARIANCE_MODELS, MCLUST_MODELS, check_covariance_type, covariance_model
+from jaxmix.families import MCLUST_MODELS
+from jaxmix.families.registry import COVARIANCE_MODELS, check_covariance_type, covariance_model
 
 # mclust 6's nVarParams(model, d = 4, G = 3), written out (the covariance part of nMclustParams).
 MCLUST_VAR_PARAMS_G3_D4 = {
@@ -237,7 +238,7 @@ def test_common_orientation_m_step_matches_a_direct_minimisation(name):
     best = min(
         (
             optimize.minimize(lambda t: _objective(covs(t), w, nk), t0, method="Nelder-Mead", tol=1e-12)
-            for t0 in np.random.default_rng(0).uniform(-np.pi, np.pi, size=(12, 3))
+            for t0 in np.random.default_rng(0).uniform(-np.pi, np.pi, size=(4, 3))
         ),
         key=lambda r: r.fun,
     )
@@ -255,7 +256,7 @@ def _mixture_data(n=400, seed=0):
     return centres[labels] + np.einsum("nij,nj->ni", np.linalg.cholesky(mats)[labels], z)
 
 
-@pytest.mark.parametrize("name", ["VEI", "EVE", "VVE", "VEV", "EEV", "EVV"])
+@pytest.mark.parametrize("name", ["VEI", "EVE", "VVE", "VEV"])  # the iterative M-steps
 def test_em_never_lowers_the_likelihood(name):
     x = _mixture_data()
     with jax.enable_x64(True):
@@ -287,14 +288,16 @@ def test_select_over_mclusts_models_on_one_feature_uses_e_and_v():
     assert "V" in s.table()
 
 
-def test_every_capability_takes_an_mclust_model(tmp_path):
-    """Model files, the estimator, batches of problems and streaming passes with mclust's models."""
-    import jaxmix.stream as js
-    from jaxmix.sklearn import GaussianMixture
-
+def _two_blobs():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 1, (150, 2)), rng.normal(5, 2, (150, 2)) @ [[1, 0.5], [0, 1]]])
-    x = x.astype(np.float32)
+    return x.astype(np.float32)
+
+
+def test_model_files_and_the_estimator_take_an_mclust_model(tmp_path):
+    from jaxmix.sklearn import GaussianMixture
+
+    x = _two_blobs()
     r = jaxmix.gmm(jax.random.key(0), x, 2, covariance_type="VEV")
     jaxmix.save(r, tmp_path / "m.npz")
     back = jaxmix.load(tmp_path / "m.npz")
@@ -307,6 +310,13 @@ def test_every_capability_takes_an_mclust_model(tmp_path):
     np.testing.assert_allclose(est.bic(x), -2 * est.score(x) * 300 + p * np.log(300), rtol=1e-6)
     assert est.sample(7)[0].shape == (7, 2)
 
+
+def test_batches_and_streams_take_an_mclust_model():
+    """Heavy (tests/conftest.py): a program per capability."""
+    import jaxmix.stream as js
+
+    x = _two_blobs()
+    r = jaxmix.gmm(jax.random.key(0), x, 2, covariance_type="VEV")
     b = jaxmix.gmm_batch(jax.random.key(0), np.stack([x, x[::-1]]), 2, covariance_type="VEV")
     np.testing.assert_allclose(np.asarray(b.log_likelihood), float(r.log_likelihood), rtol=1e-4)
 

@@ -1,4 +1,4 @@
-"""Mini-batch k-means and online EM (jaxmix._online), and MiniBatchKMeans's own behaviour.
+"""Mini-batch k-means and online EM (jaxmix.capabilities.online), and MiniBatchKMeans's own behaviour.
 
 Compile time dominates: the tests share a few data shapes (BLOBS: 2048 x 2,
 batches of 256; GMM_X: 2048 x 2, batches of 256; tiny cases of 20 x 3).
@@ -12,7 +12,7 @@ from sklearn.cluster import MiniBatchKMeans as SkMiniBatchKMeans
 from sklearn.cluster._kmeans import _mini_batch_step
 
 import jaxmix
-from jaxmix._online import (
+from jaxmix.capabilities.online import (
     minibatch_kmeans,
     minibatch_kmeans_init,
     minibatch_kmeans_update,
@@ -255,7 +255,7 @@ def test_online_gmm_step_size_schedule():
     # statistics are the mean of the three batches' statistics under those parameters.
     s0 = online_gmm_init(jax.random.key(2), xs[0], 2)
     np.testing.assert_allclose(np.asarray(s.centered_params.means), np.asarray(s0.centered_params.means))
-    from jaxmix._gmm import e_step
+    from jaxmix.models.gmm import e_step
 
     p0 = s0.centered_params
     batch = [e_step(jnp.asarray(xb), jnp.ones(256), s0.shift, p0, 256) for xb in xs]

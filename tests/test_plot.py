@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import jaxmix
-from jaxmix._gmm_params import GMMParams
+from jaxmix.families.params import GMMParams
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 import jaxmix
-from jaxmix import _buckets, _jit, _program_files
+from jaxmix.engine import buckets as _buckets
+from jaxmix.engine import program_files as _program_files
+from jaxmix.engine import programs as _jit
 
 KEY = jax.random.key(0)
 _compiles: list[str] = []
@@ -147,7 +149,7 @@ def test_program_bound_keeps_a_long_process_alive(tmp_path):
     code = textwrap.dedent(
         """
         import numpy as np
-        from jaxmix import _jit
+        from jaxmix.engine import programs as _jit
         def maps():
             return sum(1 for _ in open('/proc/self/maps'))
         @_jit.fit_jit(static_argnames=("c",))
@@ -334,7 +336,7 @@ def test_compiler_options_by_size_and_an_unknown_option_is_dropped(monkeypatch):
     """Small fits compile for compile speed (tiny: LLVM level 0; both without fusion emitters),
     large ones with the defaults; JAXMIX_COMPILE=fast moves large ones to the small options; an
     option a jaxlib does not know is dropped and the program compiled without it."""
-    from jaxmix import _jit
+    from jaxmix.engine import programs as _jit
 
     monkeypatch.delenv("JAXMIX_COMPILE", raising=False)
     assert _jit.compiler_options(None) == _jit.CPU_COMPILER_OPTIONS
@@ -345,7 +347,7 @@ def test_compiler_options_by_size_and_an_unknown_option_is_dropped(monkeypatch):
     # A mixture's work counts each (row, component) pair's exp/logsumexp, not only its d multiply-adds:
     # select's grid on 300 x 2 (512 rows, k <= 5, 10 restarts x 5 values of k) is not tiny (it ran ~5x
     # slower per iteration at level 0), while the same pairs' k-means distance pass is.
-    from jaxmix._gmm import gmm_work
+    from jaxmix.models.gmm import gmm_work
 
     distance_work = 512 * 5 * 2 * 50
     assert distance_work <= _jit.TINY_WORK < gmm_work(distance_work, "spherical", 2)

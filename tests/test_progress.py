@@ -8,7 +8,7 @@ import pytest
 from conftest import BrokenStream, make_blobs
 
 import jaxmix
-from jaxmix import _progress
+from jaxmix.engine import progress as _progress
 
 
 def _err(capfd):
@@ -115,7 +115,7 @@ def test_a_display_that_cannot_be_written_never_fails_the_fit(x, always, monkeyp
 
 def test_a_streaming_bar_that_cannot_be_written_goes_silent(monkeypatch):
     pytest.importorskip("tqdm")
-    from jaxmix import _bar
+    from jaxmix.engine import progress_bar as _bar
 
     monkeypatch.setattr("sys.stderr", BrokenStream())
     with _bar.bar(10, "jaxmix stream kmeans pass 1", True) as pbar:

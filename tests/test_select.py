@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import jaxmix
-from jaxmix._gmm_params import GMMParams
-from jaxmix._select import _degenerate
+from jaxmix.capabilities.select import _degenerate
+from jaxmix.families.params import GMMParams
 
 FAITHFUL = jaxmix.datasets.load_faithful()
 Z = (FAITHFUL - FAITHFUL.mean(0)) / FAITHFUL.std(0)

@@ -225,7 +225,7 @@ def test_estimator_with_a_callable_init_is_refused_by_save(tmp_path):
 
 
 def test_verbose_shows_progress(monkeypatch, capfd):
-    from jaxmix import _progress
+    from jaxmix.engine import progress as _progress
 
     monkeypatch.setattr(_progress, "THRESHOLD_S", 0.0)
     monkeypatch.setattr(_progress, "INTERVAL_S", 0.0)

@@ -6,7 +6,7 @@ import pytest
 from conftest import make_blobs
 
 import jaxmix
-from jaxmix import _soft_kmeans
+from jaxmix.models import soft_kmeans as _soft_kmeans
 
 KEY = jax.random.key(0)
 

@@ -106,7 +106,7 @@ class CovarianceModel:
 
     def positive_definite(self, cov: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(covariances, precision factors), never NaN from round-off: an indefinite covariance is replaced
-        by its diagonal, variances floored at `floor` (see `_gmm._positive_definite`)."""
+        by its diagonal, variances floored at `floor` (see `gmm._positive_definite`)."""
         raise NotImplementedError
 
     def prior_scale(self, data_cov: jax.Array, fac: jax.Array, d: int) -> jax.Array:
@@ -123,7 +123,7 @@ class CovarianceModel:
         return max(k, d)
 
     def pair_work(self, d: int) -> int:
-        """Multiply-adds of one (row, component) Mahalanobis term (to size a program, `_gmm.gmm_work`)."""
+        """Multiply-adds of one (row, component) Mahalanobis term (to size a program, `gmm.gmm_work`)."""
         return d
 
     def symmetrize(self, cov: jax.Array) -> jax.Array:

@@ -54,3 +54,4 @@ class Diag(VarianceCovariance):
 
 
 DIAG = Diag()
+MODEL = DIAG

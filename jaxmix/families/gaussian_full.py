@@ -71,3 +71,4 @@ class Full(MatrixCovariance):
 
 
 FULL = Full()
+MODEL = FULL

@@ -54,3 +54,4 @@ class Spherical(VarianceCovariance):
 
 
 SPHERICAL = Spherical()
+MODEL = SPHERICAL

@@ -65,3 +65,4 @@ class Tied(MatrixCovariance):
 
 
 TIED = Tied()
+MODEL = TIED

@@ -29,7 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import jaxmix
-from jaxmix._validation import key_from_seed
+from jaxmix.engine.validation import key_from_seed
 
 # Rows up to this many are padded to the next power of two (at least 16).
 PAD_ROWS_UP_TO = 2**14

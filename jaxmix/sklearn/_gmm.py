@@ -14,8 +14,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 import jaxmix
-from jaxmix._covariance_names import COVARIANCE_TYPES
-from jaxmix.families import covariance_model
+from jaxmix.families.names import COVARIANCE_TYPES
+from jaxmix.families.registry import covariance_model
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative
 

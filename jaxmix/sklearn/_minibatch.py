@@ -1,4 +1,4 @@
-"""`jaxmix.sklearn.MiniBatchKMeans`: scikit-learn's MiniBatchKMeans, fitted by `jaxmix._online`."""
+"""`jaxmix.sklearn.MiniBatchKMeans`: scikit-learn's MiniBatchKMeans, fitted by `jaxmix.capabilities.online`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin
 from sklearn.utils import check_random_state
 
-from jaxmix import _online as O
+from jaxmix.capabilities import online as O
+from jaxmix.capabilities.online.minibatch_kmeans import _minibatch_kmeans_array as minibatch_kmeans_array
 from jaxmix.sklearn import _base as B
 from jaxmix.sklearn._kmeans import _check_int, _check_nonnegative, resolve_n_init
 
@@ -124,7 +125,7 @@ class MiniBatchKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, Cluste
         if self.init_size is not None:
             init_size = _check_int(self.init_size, "init_size", 1)
             if init_size < k:
-                # scikit-learn's warning; `jaxmix._online` then seeds from 3 k rows as it does.
+                # scikit-learn's warning; `jaxmix.capabilities.online` then seeds from 3 k rows as it does.
                 warnings.warn(
                     f"init_size={init_size} should be larger than n_clusters={k}. Setting it to "
                     "min(3*n_clusters, n_samples)",
@@ -174,7 +175,7 @@ class MiniBatchKMeans(B.CentroidMethods, ClassNamePrefixFeaturesOutMixin, Cluste
         Xp, wp, n = B.padded(X, w)
         mni = O.NO_LIMIT if self.max_no_improvement is None else int(self.max_no_improvement)
         with B.precision(X.dtype):
-            r = O._minibatch_kmeans_array(
+            r = minibatch_kmeans_array(
                 key,
                 jnp.asarray(Xp),
                 jnp.asarray(wp),

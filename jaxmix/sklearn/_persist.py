@@ -2,7 +2,7 @@
 
 An estimator is stored as its constructor parameters (`get_params`) and its
 fitted state (the public attributes ending in `_`, plus `_n_features_out`),
-in the open format of `jaxmix._io` (no pickle). Numbers are stored as 0-d
+in the open format of `jaxmix.tools.files` (no pickle). Numbers are stored as 0-d
 arrays, so every value, NaN and infinities included, round-trips bit for
 bit; strings, None and booleans go to the JSON header; `feature_names_in_`
 is a JSON list of strings. Array-valued parameters (`init`, `means_init`,
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxmix import _io
+from jaxmix.tools import files as _io
 
 _SCALAR = "scalar"  # meta tag: a Python int/float/bool stored as a 0-d array
 _LIST = "list"  # a list of numbers stored as a 1-d array
@@ -101,7 +101,7 @@ def _from_state(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
     for k, e in meta["fitted"].items():
         setattr(est, k, _decode("fitted." + k, e, arrays))
     if hasattr(est, "precisions_cholesky_"):  # a fitted mixture: refuse parameters that would give NaN, as load does
-        from jaxmix._gmm_params import GMMParams
+        from jaxmix.families.params import GMMParams
 
         fitted = (est.weights_, est.means_, est.covariances_, est.precisions_cholesky_)
         _io.check_loaded_params(GMMParams(*fitted, covariance_type=est.covariance_type))

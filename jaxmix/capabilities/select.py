@@ -1,0 +1,555 @@
+"""Model selection: every (k, covariance type, restart) Gaussian mixture in one program per type.
+
+The lecture ends on what k-means cannot do: set k, choose the shape of the
+clusters, or escape its random start. A probabilistic model can: fit every
+candidate and keep the one with the best information criterion (BIC by
+default, as mclust does). On an accelerator the whole grid is one compiled
+program per covariance type: the fits for different k share one shape, the
+largest k, with the components beyond each k masked out (zero weight,
+excluded from the statistics, the log-likelihood and the parameter count),
+and the k values and the restarts are `vmap`ped.
+
+A masked fit equals the fit with that many components from the same key
+(`jaxmix.gmm(key, x, k, n_init=n_init)`): the seeding draws are
+per-centre (see `seeding.kmeans_plusplus`), the inactive components take
+no responsibility and never count.
+
+Degenerate fits. A component that sits on a few repeated values (Old
+Faithful's `waiting` is recorded in whole minutes) can shrink its variance
+to `reg_covar` and buy an unbounded likelihood. mclust reports such fits
+as missing (a singular covariance); here a restart is degenerate when some
+active component's covariance, minus `reg_covar`, is along some direction
+no larger than rounding error (`100 eps`) or half of `reg_covar`,
+relative to the data's variance. Degenerate restarts never win; a cell
+whose every restart is degenerate is reported with `degenerate=True` and
+infinite criteria.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from jaxmix.engine import buckets as B
+from jaxmix.engine import collective as coll
+from jaxmix.engine import progress as _progress
+from jaxmix.engine import sharding as S
+from jaxmix.engine import validation as V
+from jaxmix.engine.chunks import map_rows, scan_rows
+from jaxmix.engine.loop import select_best, weighted_mean_and_variance
+from jaxmix.engine.programs import fit_jit
+from jaxmix.families.names import COVARIANCE_TYPES, mclust_models
+from jaxmix.families.params import GMMParams
+from jaxmix.families.registry import check_covariance_type, covariance_model
+from jaxmix.models import gmm as G
+
+CRITERIA = ("bic", "aic", "icl")
+SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
+
+
+def type_label(covariance_type: str) -> str:
+    """ "full (VVV)" for scikit-learn's names, the mclust name alone for mclust's."""
+    mclust = covariance_model(covariance_type).mclust_name
+    return covariance_type if mclust == covariance_type else f"{covariance_type} ({mclust})"
+
+
+DEGENERATE_EPS = 100.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectResult:
+    """The grid of fits from `select`: one row per k, one column per covariance type.
+
+    Arrays are NumPy, shape (len(n_components), len(covariance_types)).
+    Criteria follow scikit-learn's sign: lower is better (mclust prints
+    the negative of BIC and ICL). `log_likelihood` is the mean per unit of
+    sample weight, as in `GMMResult`; the criteria use the total.
+    """
+
+    n_components: tuple[int, ...]
+    covariance_types: tuple[str, ...]
+    criterion: str
+    log_likelihood: np.ndarray
+    bic: np.ndarray
+    aic: np.ndarray
+    icl: np.ndarray
+    n_parameters: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    degenerate: np.ndarray
+    best_k: int
+    best_covariance_type: str
+    _fits: dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The chosen criterion's table."""
+        return np.asarray(getattr(self, self.criterion))
+
+    @property
+    def best(self) -> G.GMMResult:
+        """The winning fit, as `jaxmix.gmm` returns it."""
+        return self.fit(self.best_k, self.best_covariance_type)
+
+    def fit(self, n_components: int, covariance_type: str) -> G.GMMResult:
+        """The best restart for one cell of the grid, with exactly `n_components` components."""
+        if covariance_type not in self.covariance_types:
+            raise ValueError(f"covariance_type {covariance_type!r} is not in this grid {self.covariance_types}")
+        if n_components not in self.n_components:
+            raise ValueError(f"n_components={n_components} is not in this grid {self.n_components}")
+        i = self.n_components.index(n_components)
+        f = self._fits[covariance_type]
+        k = n_components
+        params = jax.tree.map(lambda a: a[i], f["params"]).first_components(k)
+        return G.GMMResult(
+            params,
+            f["labels"][i],
+            f["log_likelihood"][i],
+            f["n_iter"][i],
+            f["converged"][i],
+            f["history"][i],
+            f["nonfinite"][i],
+            f["collapsed"][i][:k],
+        )
+
+    def table(self) -> str:
+        """The grid as text: the criterion per k and covariance type, the winner starred."""
+        names = [type_label(t) for t in self.covariance_types]
+        scores = self.scores
+        texts = [
+            ["degenerate" if self.degenerate[i, j] else f"{scores[i, j]:.3f}" for j in range(len(names))]
+            for i in range(len(self.n_components))
+        ]
+        # Wide enough for every cell (a space, the value, its two marks): large values never run together.
+        width = max(12, *(len(n) + 2 for n in names), *(len(v) + 3 for row in texts for v in row))
+        lines = [
+            f"{self.criterion.upper()} (lower is better; mclust prints the negative) by k and covariance type",
+            "   k" + "".join(f"{n:>{width}}" for n in names),
+        ]
+        for i, k in enumerate(self.n_components):
+            cells = []
+            for j, t in enumerate(self.covariance_types):
+                star = "*" if (k, t) == (self.best_k, self.best_covariance_type) else " "
+                mark = "!" if not self.converged[i, j] else " "
+                cells.append(f"{texts[i][j] + star + mark:>{width}}")
+            lines.append(f"{k:>4}" + "".join(cells))
+        lines.append(
+            f"best: k = {self.best_k}, {type_label(self.best_covariance_type)}, "
+            f"{self.criterion.upper()} {float(scores[self.n_components.index(self.best_k)][self.covariance_types.index(self.best_covariance_type)]):.3f}"
+            "   (* best, ! not converged within max_iter)"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per cell: k, covariance_type, log_likelihood, bic, aic, icl, n_parameters, converged, n_iter, degenerate."""
+        out = []
+        for i, k in enumerate(self.n_components):
+            for j, t in enumerate(self.covariance_types):
+                out.append(
+                    {
+                        "k": k,
+                        "covariance_type": t,
+                        "log_likelihood": float(self.log_likelihood[i, j]),
+                        "bic": float(self.bic[i, j]),
+                        "aic": float(self.aic[i, j]),
+                        "icl": float(self.icl[i, j]),
+                        "n_parameters": int(self.n_parameters[i, j]),
+                        "converged": bool(self.converged[i, j]),
+                        "n_iter": int(self.n_iter[i, j]),
+                        "degenerate": bool(self.degenerate[i, j]),
+                    }
+                )
+        return out
+
+
+def _degenerate(params: GMMParams, active: jax.Array, var: jax.Array, reg_covar: jax.Array) -> jax.Array:
+    """Some active component is (numerically) singular once `reg_covar` is taken off; see the module docstring."""
+    dt = params.means.dtype
+    thresh = DEGENERATE_EPS * jnp.finfo(dt).eps + 0.5 * reg_covar / jnp.mean(var)
+    low = covariance_model(params.covariance_type).lowest_relative_variance(params.covariances, reg_covar, var)
+    return jnp.any(active & (low <= thresh))  # a shared covariance gives one value: any active component
+
+
+@fit_jit(static_argnames=("covariance_type", "k_max", "init", "n_init", "max_iter", "chunk_size"))
+def _select_type(
+    key,
+    x,
+    weights,
+    ks,
+    tol,
+    reg_covar,
+    limit=None,
+    n_valid=None,
+    starts=None,
+    *,
+    covariance_type,
+    k_max,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+):
+    """Every (k in ks, restart) fit of one covariance type; the best restart per k.
+
+    A bucketed grid (`buckets`) passes `limit` (the iteration bound, at most
+    `max_iter`, the history's length) and `n_valid` (restarts that count), and
+    `starts` (len(ks), n_init, k_max, d): the starting centres of every cell's
+    restarts, from the `gmm._starts` program that all covariance types share."""
+    ctype = covariance_type
+    d = x.shape[1]
+    shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
+    total = coll.allsum(jnp.sum(weights))
+
+    def col_var(acc, chunk, valid):
+        xc, wc = chunk
+        return acc + jnp.where(valid, wc, 0.0) @ ((xc - shift) ** 2), None
+
+    var, _ = scan_rows(col_var, jnp.zeros((d,), x.dtype), (x, weights), chunk_size)
+    var = coll.allsum(var)
+    var = jnp.maximum(var / total, jnp.finfo(x.dtype).tiny)  # per-feature variance of the data
+    keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
+
+    def one(k, key, start):
+        active = jnp.arange(k_max) < k
+        params, info = G._fit_single(
+            key,
+            x,
+            weights,
+            shift,
+            tol,
+            reg_covar,
+            None,
+            (None, None, None),
+            ctype=ctype,
+            k=k_max,
+            init=init,
+            max_iter=max_iter,
+            chunk_size=chunk_size,
+            reinit=False,
+            active=active,
+            limit=limit,
+            start=start,
+        )
+        _, ll = G._final(x, weights, shift, params, chunk_size)
+        return params, info, ll, _degenerate(params, active, var, reg_covar)
+
+    def per_k(k, starts_k):
+        params, info, ll, degenerate = jax.vmap(one, in_axes=(None, 0, 0))(k, keys, starts_k)
+        score = jnp.where(degenerate, -jnp.inf, ll)
+        if n_valid is not None:  # padding restarts never win
+            score = jnp.where(jnp.arange(n_init) < n_valid, score, -jnp.inf)
+        (params, info, ll, degenerate), _ = select_best((params, info, ll, degenerate), score, minimize=False)
+        return params, info, ll, degenerate
+
+    params, info, ll, degenerate = jax.vmap(per_k)(ks, starts)
+
+    def final(p):
+        def per_row(xc):
+            lp = G.weighted_log_prob(xc - shift, p)
+            lse = logsumexp(lp, axis=1)
+            return jnp.argmax(lp, axis=1).astype(jnp.int32), jnp.max(lp, axis=1) - lse
+
+        labels, log_max_r = map_rows(per_row, x, chunk_size)
+        return labels, coll.allsum(jnp.sum(jnp.where(weights > 0, weights * log_max_r, 0.0)))
+
+    labels, hard = jax.vmap(final)(params)
+    n_pos = coll.allsum(jnp.sum(weights > 0).astype(x.dtype))
+    collapsed = jax.vmap(lambda p: G._collapsed(p.weights * total, n_pos, total))(params)
+    params = dataclasses.replace(params, means=params.means + shift[None, None])
+    finite = jnp.stack([jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim))) for a in jax.tree.leaves(params)])
+    nonfinite = ~(jnp.all(finite, axis=0) & jnp.isfinite(ll))
+    return {
+        "params": params,
+        "labels": labels,
+        "log_likelihood": ll,
+        "n_iter": info.n_iter,
+        "converged": info.converged,
+        "history": info.history,
+        "nonfinite": nonfinite,
+        "collapsed": collapsed,
+        "degenerate": degenerate,
+        "hard": hard,
+        "total_weight": total,
+    }
+
+
+_SELECT_OUTPUTS = (
+    "params",
+    "labels",
+    "log_likelihood",
+    "n_iter",
+    "converged",
+    "history",
+    "nonfinite",
+    "collapsed",
+    "degenerate",
+    "hard",
+    "total_weight",
+)
+
+
+def _as_components(n_components: Any, n: int) -> tuple[int, ...]:
+    if isinstance(n_components, int | np.integer) and not isinstance(n_components, bool):
+        n_components = [n_components]
+    if not isinstance(n_components, Iterable) or isinstance(n_components, str):
+        raise TypeError(f"n_components must be an int or a sequence of ints (e.g. range(1, 10)), got {n_components!r}")
+    ks = list(n_components)
+    if not ks:
+        raise ValueError("n_components is empty")
+    for k in ks:
+        if not isinstance(k, int | np.integer) or isinstance(k, bool):
+            raise TypeError(f"n_components must hold ints, got {k!r}")
+        if k < 1:
+            raise ValueError(f"n_components must be >= 1, got {k}")
+        if k > n:
+            raise ValueError(f"n_components={k} must be <= n_samples={n}")
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"n_components has repeated values: {ks}")
+    return tuple(int(k) for k in ks)
+
+
+def _as_types(covariance_types: Any, d: int) -> tuple[str, ...]:
+    if isinstance(covariance_types, str):
+        covariance_types = mclust_models(d) if covariance_types == "mclust" else (covariance_types,)
+    types = tuple(covariance_types)
+    if not types:
+        raise ValueError("covariance_types is empty")
+    for t in types:
+        if t not in COVARIANCE_TYPES:
+            raise ValueError(f'covariance_types must be "mclust" or among {COVARIANCE_TYPES}, got {t!r}')
+        check_covariance_type(t, d)
+    if len(set(types)) != len(types):
+        raise ValueError(f"covariance_types has repeated values: {types}")
+    return types
+
+
+def select(
+    key: jax.Array,
+    x: Any,
+    n_components: int | Sequence[int] = range(1, 10),
+    covariance_types: str | Sequence[str] = ("full", "tied", "diag", "spherical"),
+    *,
+    n_init: int = 10,
+    criterion: str = "bic",
+    init: str = "kmeans",
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    reg_covar: float = 1e-6,
+    weights: Any = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> SelectResult:
+    """Fit a Gaussian mixture for every k and covariance type, and pick the best by an information criterion.
+
+    One compiled program per covariance type runs every (k, restart) fit
+    at once: the fits share the largest k's shape, the components beyond
+    each k are masked out, and the k values and restarts are `vmap`ped. For
+    each k the restart with the highest log-likelihood (excluding
+    degenerate ones, see below) is kept; the winner of the grid has the
+    lowest criterion. Under `vmap` every member runs until the slowest stops
+    (at most `max_iter` iterations): the cost of the grid is bounded by
+    `len(n_components) * n_init * max_iter` EM iterations of the largest k.
+
+    Args:
+      key: a JAX PRNG key. Restart r of every k uses
+        `jax.random.split(key, n_init)[r]`, so each cell equals
+        `jaxmix.gmm(key, x, k, covariance_type=..., n_init=n_init)` with the
+        same `init`, `max_iter`, `tol` and `reg_covar`.
+      x: (n_samples, n_features) data.
+      n_components: the k values (ints >= 1, distinct).
+      covariance_types: some of "full" (mclust's VVV), "tied" (EEE),
+        "diag" (VVI), "spherical" (VII) and mclust's models by name
+        ("EII", ..., "VEV", ...; "E", "V" for one feature), or "mclust"
+        for mclust's default list (the fourteen, or E and V when d = 1).
+      n_init: restarts per (k, covariance type).
+      criterion: "bic" (default, as mclust), "aic" or "icl"; lower is better.
+      init: "kmeans" (default), "k-means++" or "random_from_data"
+        ("random" draws depend on k, so it cannot be masked).
+      max_iter, tol, reg_covar, weights, chunk_size: as in `jaxmix.gmm`
+        (tighter defaults: criteria compare converged fits).
+      progress: a status line on stderr for long fits.
+
+    Returns:
+      A `SelectResult`: the tables (`bic`, `aic`, `icl`, `log_likelihood`,
+      `converged`, `n_iter`, `degenerate`, `n_parameters`), `best_k`,
+      `best_covariance_type`, `best` (a `GMMResult`), `fit(k, type)`, and a
+      printable `table()`. `jaxmix.plot(result)` draws the criterion by k.
+
+    Example:
+      >>> import jax, jaxmix
+      >>> x = jaxmix.datasets.load_faithful()
+      >>> s = jaxmix.select(jax.random.key(0), x, range(1, 5), ("tied",), n_init=3)
+      >>> s.best_k, s.best_covariance_type, s.bic.shape
+      (3, 'tied', (4, 1))
+    """
+    V.check_key(key)
+    x = V.check_data(x)
+    n, d = x.shape
+    w = V.check_weights(weights, n, x.dtype)
+    ks = _as_components(n_components, n)
+    V.check_n_clusters(max(ks), n, w, name="n_components")
+    types = _as_types(covariance_types, d)
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if not isinstance(init, str) or init not in SELECT_INIT_METHODS:
+        raise ValueError(f"init must be one of {SELECT_INIT_METHODS} for select, got {init!r}")
+    n_init = V.check_positive_int(n_init, "n_init")
+    max_iter = V.check_positive_int(max_iter, "max_iter")
+    V.check_scalar(tol, "tol", nonnegative=True)
+    V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
+    chunk_size = V.check_chunk_size(chunk_size)
+    k_max = max(ks)
+    fits: dict[str, Any] = {}
+    sharded = S.row_axes_of(x)
+    if sharded is not None:  # split the weights like x once, not once per covariance type
+        w = S.place_weights(w if weights is not None else None, x, *sharded)
+    start = time.monotonic()
+    plan = None if sharded is not None or V.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
+    if plan is not None:  # padded once; the starting centres once for every covariance type
+        xp, wp = B.pad_rows(x, w, plan.rows)
+        starts = G.small_starts(key, xp, wp, ks, k_max, init, n_init)
+    for j, ctype in enumerate(types):
+        if progress:
+            _progress.note(
+                f"jaxmix select: {ctype} ({j + 1}/{len(types)}), {len(ks)} values of k x {n_init} restarts "
+                f"({time.monotonic() - start:.1f} s)"
+            )
+        if plan is not None:
+            fits[ctype] = _select_small(
+                plan, key, xp, wp, starts, ks, tol, reg_covar, ctype, init, n_init, chunk_size, progress
+            )
+            continue
+        chunk = chunk_size or G.gmm_chunk_size(n, k_max, d, ctype, x.dtype.itemsize, len(ks) * n_init)
+        static = dict(
+            covariance_type=ctype, k_max=k_max, init=init, n_init=n_init, max_iter=max_iter, chunk_size=min(chunk, n)
+        )
+        out = S.call_fit(
+            f"select {ctype}",
+            _select_type,
+            (key, x, w, jnp.asarray(ks, jnp.int32), jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype)),
+            static,
+            row_args=(False, True, True, False, False, False),
+            out_rows=S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),
+            progress=progress,
+            weights_given=True,
+        )
+        # Labels of row-sharded data stay on the devices (split like x); the rest comes to the host.
+        fits[ctype] = {
+            name: v if sharded is not None and name == "labels" else jax.device_get(v) for name, v in out.items()
+        }
+    result = _tabulate(ks, types, criterion, d, fits)
+    if progress:
+        _progress.note(
+            f"jaxmix select: done in {time.monotonic() - start:.1f} s; best k = {result.best_k}, "
+            f"{result.best_covariance_type} ({criterion.upper()} {float(result.scores.min()):.6g})"
+        )
+    return result
+
+
+def _select_small(
+    p: B.Plan,
+    key: Any,
+    xp: Any,
+    wp: Any,
+    starts: Any,
+    ks: tuple[int, ...],
+    tol: Any,
+    reg_covar: Any,
+    ctype: str,
+    init: str,
+    n_init: int,
+    chunk_size: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """One covariance type of a small grid: rows padded to their bucket (`xp`, `wp`), `max_iter`
+    traced, the restarts' starting centres given (`starts`, from `gmm.small_starts`).
+
+    k, the k values and the restarts keep their exact sizes: a grid already
+    masks k, and every restart of every cell runs until the slowest stops,
+    so padding them would multiply the work of the whole grid.
+    """
+    d = xp.shape[1]
+    k_max = max(ks)
+    chunk = chunk_size or G.gmm_chunk_size(p.rows, k_max, d, ctype, xp.dtype.itemsize, len(ks) * n_init)
+    static = dict(
+        covariance_type=ctype,
+        k_max=k_max,
+        init=init,
+        n_init=n_init,
+        max_iter=p.history,
+        chunk_size=min(chunk, p.rows),
+    )
+    args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, xp.dtype), V.scalar(reg_covar, xp.dtype))
+    run = functools.partial(
+        _select_type.small(G.gmm_work(p.work, ctype, d)), *args, np.int32(p.max_iter), None, starts, **static
+    )
+    out = jax.device_get(_progress.run(f"select {ctype}", run, progress))
+    out["labels"] = out["labels"][:, : p.n]
+    out["history"] = out["history"][:, : p.max_iter]
+    return out
+
+
+def _tabulate(
+    ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int, fits: dict[str, Any]
+) -> SelectResult:
+    shape = (len(ks), len(types))
+    ll, bic, aic, icl = (np.full(shape, np.nan) for _ in range(4))
+    n_params = np.zeros(shape, np.int64)
+    converged = np.zeros(shape, bool)
+    n_iter = np.zeros(shape, np.int64)
+    degenerate = np.zeros(shape, bool)
+    for j, t in enumerate(types):
+        f = fits[t]
+        total = float(f["total_weight"])
+        for i, k in enumerate(ks):
+            p = covariance_model(t).n_parameters(k, d)
+            n_params[i, j] = p
+            mean_ll = float(f["log_likelihood"][i])
+            ll[i, j] = mean_ll
+            converged[i, j] = bool(f["converged"][i])
+            n_iter[i, j] = int(f["n_iter"][i])
+            bad = bool(f["degenerate"][i]) or bool(f["nonfinite"][i]) or not math.isfinite(mean_ll)
+            degenerate[i, j] = bad
+            if bad:
+                bic[i, j] = aic[i, j] = icl[i, j] = np.inf
+                continue
+            dev = -2.0 * mean_ll * total
+            bic[i, j] = dev + p * math.log(total)
+            aic[i, j] = dev + 2.0 * p
+            icl[i, j] = bic[i, j] - 2.0 * float(f["hard"][i])
+    scores = {"bic": bic, "aic": aic, "icl": icl}[criterion]
+    if not np.isfinite(scores).any():
+        raise ValueError(
+            "every fit of the grid is degenerate (a component collapsed onto repeated values); "
+            "increase reg_covar or n_init, or standardise the data"
+        )
+    flat = int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
+    bi, bj = flat // len(types), flat % len(types)
+    return SelectResult(
+        ks,
+        types,
+        criterion,
+        ll,
+        bic,
+        aic,
+        icl,
+        n_params,
+        converged,
+        n_iter,
+        degenerate,
+        ks[bi],
+        types[bj],
+        fits,
+    )

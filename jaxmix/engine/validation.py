@@ -1,0 +1,761 @@
+"""Checks at the public boundary, on the host, before anything is traced.
+
+Inside a user's `jit`/`vmap` the arrays are tracers: shapes and dtypes are
+still checked, values (NaN, negative weights) cannot be and are not.
+
+Value checks run in NumPy on a host view of the data (free for NumPy input
+and for JAX arrays on the CPU): an eager `jnp` operation compiles a small
+XLA program for every new shape, and a dozen of them cost more than a small
+fit. Arrays that live on an accelerator are checked there (`host` gives
+None for them), so that large device data never travels to the host.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmix.families.registry import covariance_model
+
+
+def _tracing() -> bool:
+    """True inside a `jit`/`grad`/`make_jaxpr` trace, where even concrete arrays give traced results."""
+    try:
+        from jax._src import core as _core
+
+        return not _core.trace_state_clean()
+    except (ImportError, AttributeError):  # a future JAX without it: probe
+        return isinstance(jnp.zeros(()) + 0, jax.core.Tracer)
+
+
+def is_traced(a: Any) -> bool:
+    """True if `a`'s values cannot be inspected: a tracer, or any array while a trace is running."""
+    return isinstance(a, jax.core.Tracer) or _tracing()
+
+
+def host(a: Any) -> np.ndarray | None:
+    """A NumPy view of a concrete array for value checks, or None for data on an accelerator.
+
+    Free for NumPy arrays and for JAX arrays on the CPU (no copy); a traced
+    value has no view.
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, jax.core.Tracer):
+        return None
+    if isinstance(a, jax.Array):
+        if a.is_fully_addressable and all(dev.platform == "cpu" for dev in a.devices()):
+            return np.asarray(a)
+        return None  # on an accelerator, or rows of other processes: checked where they are
+    return np.asarray(a)
+
+
+def _xp(a: Any) -> tuple[Any, Any]:
+    """(module, array) to compute value checks with: NumPy on a host view, else jnp on the device."""
+    h = host(a)
+    return (np, h) if h is not None else (jnp, a)
+
+
+def scalar(value: Any, dtype: Any) -> Any:
+    """A 0-d array of `dtype` for a traced-in number: NumPy on the host (no compiled op), jnp when traced."""
+    return jnp.asarray(value, dtype) if is_traced(value) else np.asarray(value, dtype)
+
+
+def float_dtype() -> Any:
+    """The default float dtype: float64 when `jax_enable_x64` is on, else float32."""
+    return jnp.result_type(float)
+
+
+def as_float_array(a: Any, name: str, ndim: int | None = None) -> jax.Array:
+    """Convert to a JAX float array, rejecting types that have no meaning here.
+
+    Bool, complex and object dtypes are rejected; integers become the
+    default float dtype; float16/bfloat16 become float32.
+    """
+    if is_traced(a):
+        arr = a
+    else:
+        if isinstance(a, (str, bytes)):
+            raise TypeError(f"{name} must be an array of numbers, got {type(a).__name__}")
+        try:
+            arr = _from_pandas(a, name)
+            if arr is None:
+                arr = np.asarray(a) if not isinstance(a, jax.Array) else a
+        except (TypeError, ValueError) as e:
+            if "column" in str(e):  # _from_pandas names the column
+                raise
+            raise TypeError(f"{name} could not be converted to an array: {e}") from None
+        except Exception as e:  # ragged lists and the like
+            raise TypeError(f"{name} could not be converted to an array: {e}") from None
+    dt = np.dtype(arr.dtype)
+    if dt == np.bool_:
+        raise TypeError(f"{name} has dtype bool; pass numbers (e.g. x.astype(float))")
+    if jnp.issubdtype(dt, jnp.complexfloating):
+        raise TypeError(f"{name} has complex dtype {dt}; jaxmix clusters real data")
+    if jnp.issubdtype(dt, jnp.integer):
+        target = float_dtype()
+    elif not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name} has dtype {dt}; expected a real numeric array")
+    elif dt.itemsize < 4:
+        target = np.dtype(np.float32)
+    else:
+        target = np.dtype(float_dtype()) if dt == np.float64 else dt  # float32 unless x64 is on
+    if isinstance(arr, np.ndarray):
+        out: Any = cast_host(arr, target, name)
+    else:
+        out = arr if arr.dtype == target else jnp.asarray(arr, dtype=target)
+    if ndim is not None and out.ndim != ndim:
+        single = ndim == 2 and out.ndim == 1 and name == "x"
+        shape_hint = " (use x.reshape(-1, 1) for a single feature)" if single else ""
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(out.shape)}{shape_hint}")
+    return out
+
+
+def cast_host(arr: np.ndarray, target: Any, name: str) -> np.ndarray:
+    """`arr` as `target` (no copy when it already is); values that overflow the cast are named.
+
+    float64 data beyond 3.4e38 becomes inf in float32 (x64 off), which was
+    reported as "NaN or infinite" although the input is finite.
+    """
+    target = np.dtype(target)
+    if arr.dtype == target:
+        return arr
+    with np.errstate(over="ignore"):
+        out = arr.astype(target)
+    if target.itemsize < arr.dtype.itemsize and not np.all(np.isfinite(out)):
+        over = np.isfinite(arr) & ~np.isfinite(out)
+        if over.any():
+            raise ValueError(
+                f"{name} has {int(over.sum())} value(s) (largest magnitude {float(np.max(np.abs(arr[over]))):.3g}) "
+                f"beyond {target}'s range ({float(np.finfo(target).max):.3g}): they overflow the cast from "
+                f"{arr.dtype} to {target}; enable float64 (jax.config.update('jax_enable_x64', True)) or divide "
+                "the data by a common scale"
+            )
+    return out
+
+
+def _from_pandas(a: Any, name: str) -> np.ndarray | None:
+    """A pandas DataFrame/Series with nullable numeric columns (`Float32`, `Int64`) as NumPy; None otherwise.
+
+    `np.asarray` makes such columns dtype object (even without missing
+    values). They are converted when no value is missing; a missing value
+    or a non-numeric extension column is refused naming the column.
+    """
+    if not type(a).__module__.startswith("pandas") or not hasattr(a, "dtypes"):
+        return None
+    frame = hasattr(a, "columns")
+    dtypes = list(a.dtypes) if frame else [a.dtype]
+    if all(isinstance(dt, np.dtype) for dt in dtypes):
+        return None  # plain NumPy columns: np.asarray as before
+    columns = list(a.columns) if frame else [a.name]
+    numpy_dtypes = []
+    for column, dt in zip(columns, dtypes, strict=True):
+        ndt = getattr(dt, "numpy_dtype", dt)
+        if not isinstance(ndt, np.dtype) or ndt.kind not in "fiub":
+            raise TypeError(f"{name} column {column!r} has dtype {dt}; expected numbers (e.g. .astype(float))")
+        numpy_dtypes.append(ndt)
+    na = a.isna()
+    missing = [c for c in columns if bool((na[c] if frame else na).any())]
+    if missing:
+        raise ValueError(
+            f"{name} column(s) {missing} have missing values; drop or fill them first "
+            "(e.g. x.dropna() or x.fillna(...), then x.to_numpy(float))"
+        )
+    return np.asarray(a.to_numpy(dtype=np.result_type(*numpy_dtypes)))
+
+
+def check_finite(a: Any, name: str) -> None:
+    if is_traced(a):
+        return
+    xp, v = _xp(a)
+    if not bool(xp.all(xp.isfinite(v))):
+        n_bad = int(xp.sum(~xp.isfinite(v)))
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+
+
+def check_magnitude(
+    x: jax.Array | np.ndarray, name: str, reference: Any = None, *, rows: int | None = None, where: str | None = None
+) -> None:
+    """Refuse data whose squared distances would overflow or underflow its float dtype.
+
+    Every fit works with squared distances (and sums of them over rows and
+    features) about a shift near the data, so what matters is the spread:
+    the largest range of one feature (over `x` and the optional `reference`
+    points, e.g. the centres that new data is compared with). float32's
+    limits are reached by a spread of about 1e17 (overflow) or 1e-17
+    (underflow: squared distances of 1e-34 and below lose their digits).
+    `rows` counts the rows summed over when `x` is only their range (the
+    stream fits pass the per-feature minimum and maximum of all batches);
+    `where` replaces the name in the message.
+    """
+    if is_traced(x) or (reference is not None and is_traced(reference)):
+        return
+    xp, x = _xp(x)
+    lo, hi = xp.min(x, axis=0), xp.max(x, axis=0)
+    if reference is not None:
+        r = xp.asarray(reference, x.dtype).reshape(-1, x.shape[1])
+        lo, hi = xp.minimum(lo, xp.min(r, axis=0)), xp.maximum(hi, xp.max(r, axis=0))
+    with np.errstate(over="ignore"):
+        span = float(xp.max(hi - lo))
+    info = jnp.finfo(x.dtype)
+    n, d = x.shape
+    n = n if rows is None else rows
+    too_big = float(np.sqrt(float(info.max) / (16.0 * max(n, 1) * d)))
+    too_small = float(np.sqrt(float(info.tiny))) * 1e2
+    if where is None:
+        where = f"{name}" if reference is None else f"{name} and the model"
+    if not np.isfinite(span) or span > too_big:
+        raise ValueError(
+            f"{where} span {span:.3g} in one feature: squared distances would overflow {x.dtype} "
+            f"(largest {float(info.max):.3g}); divide the data by a common scale (clusters do not change) "
+            "or use float64 (jax.enable_x64)"
+        )
+    if 0 < span < too_small:
+        raise ValueError(
+            f"{where} span only {span:.3g} in every feature: squared distances would underflow {x.dtype} "
+            f"(smallest normal {float(info.tiny):.3g}); multiply the data by a common scale (clusters do not "
+            "change) or use float64 (jax.enable_x64)"
+        )
+
+
+def check_beta(
+    beta: Any,
+    x: Any = None,
+    *,
+    span: float | None = None,
+    rows: int | None = None,
+    n_features: int = 1,
+    dtype: Any = None,
+) -> Any:
+    """A finite beta > 0 whose products with the data's squared distances stay finite.
+
+    Soft k-means computes `beta ||x - m||^2` for every row and cluster and
+    sums them over rows; a beta of 1e38 overflows float32 there and the fit
+    ended in NaN. Such a beta is hard k-means already (at beta * eps * span^2
+    >> 100 every responsibility is 0 or 1 to the last digit), so it is
+    refused with that advice rather than clamped. `span` (largest range of
+    one feature), `rows`, `n_features` and `dtype` replace `x` for the
+    stream fits.
+    """
+    check_scalar(beta, "beta", positive=True)
+    if is_traced(beta) or (x is not None and is_traced(x)):
+        return beta
+    if x is not None:
+        xp, v = _xp(x)
+        span, rows = float(xp.max(xp.max(v, axis=0) - xp.min(v, axis=0))), v.shape[0]
+        dtype, d = v.dtype, v.shape[1]
+    else:
+        dtype, d = dtype or float_dtype(), n_features
+    info = np.finfo(np.dtype(dtype))
+    bound = float(info.max) / (16.0 * max(rows or 1, 1) * d * max(float(span or 0.0) ** 2, float(info.tiny)))
+    if float(np.asarray(beta)) > bound:
+        raise ValueError(
+            f"beta={float(np.asarray(beta)):.3g} is too large for this data: beta times its squared distances "
+            f"(spread {span:.3g}) would overflow {np.dtype(dtype)}; use beta <= {bound:.3g}, or jaxmix.kmeans: "
+            "so large a beta already gives hard assignments"
+        )
+    return beta
+
+
+def check_data(x: Any, name: str = "x", *, magnitude: bool = True) -> jax.Array:
+    """A finite (n_samples, n_features) float array with n_samples, n_features >= 1, of a workable spread.
+
+    `magnitude=False` leaves the spread to the caller (predict paths check x together with the model).
+    """
+    x = as_float_array(x, name, ndim=2)
+    n, d = x.shape
+    if n < 1:
+        raise ValueError(f"{name} is empty: it has 0 samples (shape {tuple(x.shape)})")
+    if d < 1:
+        raise ValueError(f"{name} has 0 features (shape {tuple(x.shape)})")
+    check_finite(x, name)
+    if magnitude:
+        check_magnitude(x, name)
+    return x
+
+
+def check_weights(weights: Any, n_samples: int, dtype: Any, *, rescale: bool = False) -> Any:
+    """Per-sample weights (n,), finite, >= 0, not all zero. None means all ones.
+
+    `rescale=True` (the in-memory fits, which see all the weights at once)
+    brings extreme weights into range by a power of two (`weight_scale`).
+    """
+    if weights is None:
+        return np.ones((n_samples,), dtype)
+    w = as_float_array(weights, "weights", ndim=1).astype(dtype)
+    if w.shape[0] != n_samples:
+        raise ValueError(f"weights has {w.shape[0]} entries but x has {n_samples} samples")
+    if not is_traced(w):
+        check_finite(w, "weights")
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
+            raise ValueError(f"weights must be >= 0; found {int(xp.sum(v < 0))} negative value(s)")
+        if not bool(xp.any(v > 0)):
+            raise ValueError("weights are all zero: at least one sample needs a positive weight")
+        with np.errstate(over="ignore"):
+            largest, total = float(xp.max(v)), float(xp.sum(v))
+        if not rescale:  # weights seen batch by batch: one batch cannot be rescaled alone
+            if not np.isfinite(total):
+                raise ValueError(
+                    f"weights sum to more than {np.dtype(w.dtype)} holds (largest {largest:.3g}); divide them all "
+                    "by a common factor (the clusters do not change)"
+                )
+            return w
+        scale = weight_scale(largest, total, w.dtype)
+        if scale != 1.0:
+            half = float(2.0 ** int(np.log2(scale) / 2))  # two exact steps: 2**-126 alone is subnormal in float32
+            w = w * xp.asarray(half, w.dtype) * xp.asarray(scale / half, w.dtype)
+    return w
+
+
+def weight_scale(largest: float, total: float, dtype: Any, stacklevel: int = 5) -> float:
+    """A power of two that brings extreme sample weights into the dtype's safe range (1.0 for ordinary ones).
+
+    Weights are scale-free for the fitted model: centres, labels, mixture
+    parameters and the GMM's mean log-likelihood do not depend on a common
+    factor. Their sums do: weights of 1e36 each overflow float32 sums
+    (NaN centres), weights below ~1e-19 lose their products to underflow.
+    A power of two is applied exactly, so a rescaled fit is the unscaled
+    one; only the weighted totals (k-means inertia, soft k-means free
+    energy) are those of the rescaled weights, which the RuntimeWarning says.
+    """
+    info = np.finfo(np.dtype(dtype))
+    if total <= float(np.sqrt(info.max)) and largest >= float(np.sqrt(info.tiny)):
+        return 1.0
+    exponent = -int(np.ceil(np.log2(largest)))  # the largest weight becomes (0.5, 1]
+    warnings.warn(
+        f"sample weights up to {largest:.3g} (sum {total:.3g}) are outside {np.dtype(dtype)}'s safe range for sums; "
+        f"they are multiplied by 2**{exponent} for the fit: the clusters do not change, the inertia or "
+        "free energy is that of the rescaled weights",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+    return float(2.0**exponent)
+
+
+def refuse_reverse_mode(what: str, advice: str, *args: Any) -> None:
+    """A clear TypeError when `jax.grad` (reverse mode) reaches a fit's `while_loop` through `args`.
+
+    JAX's own error names `lax.while_loop`; this one names the differentiable way instead.
+    Forward mode (`jax.jvp`) through the loop works and is left alone.
+    """
+    for leaf in jax.tree_util.tree_leaves(args):
+        if isinstance(leaf, jax.core.Tracer) and type(leaf).__name__ == "LinearizeTracer":
+            raise TypeError(
+                f"{what} cannot be differentiated in reverse mode (jax.grad): its EM loop is a while_loop. {advice}"
+            )
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is a static argument (it sets array shapes and loop bounds), so it cannot be traced: "
+            f"pass a Python int (inside jax.jit, list it in static_argnames; under jax.vmap, close over it)"
+        )
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_n_clusters(n_clusters: Any, n_samples: int, weights: jax.Array, name: str = "n_clusters") -> int:
+    k = check_positive_int(n_clusters, name)
+    if k > n_samples:
+        raise ValueError(f"{name}={k} must be <= n_samples={n_samples}")
+    if not is_traced(weights):
+        xp, v = _xp(weights)
+        n_pos = int(xp.sum(v > 0))
+        if k > n_pos:
+            raise ValueError(f"{name}={k} must be <= the number of samples with positive weight ({n_pos})")
+    return k
+
+
+def check_scalar(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False) -> Any:
+    """A finite real number (Python or 0-d array; traced values pass unchecked)."""
+    if is_traced(value):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got bool")
+    try:
+        v = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}") from None
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return value
+
+
+def check_chunk_size(chunk_size: Any) -> int | None:
+    return None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+
+
+def check_centers(centers: Any, n_clusters: int | None, n_features: int, dtype: Any, name: str = "init") -> jax.Array:
+    """A finite (n_clusters, n_features) array of centres."""
+    c = as_float_array(centers, name, ndim=2).astype(dtype)
+    if n_clusters is not None and c.shape[0] != n_clusters:
+        raise ValueError(
+            f"{name} has {c.shape[0]} rows but n_clusters={n_clusters}; expected shape ({n_clusters}, {n_features})"
+        )
+    if c.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {c.shape[1]} features but x has {n_features}; expected shape ({c.shape[0]}, {n_features})"
+        )
+    if c.shape[0] < 1:
+        raise ValueError(f"{name} has no rows")
+    check_finite(c, name)
+    return c
+
+
+def key_from_seed(seed: int) -> jax.Array:
+    """`jax.random.key(seed)` for a seed in [0, 2**32), built on the host (no compiled seeding op).
+
+    The default threefry key of a 32-bit seed is the pair (0, seed); other
+    PRNG implementations go through `jax.random.key`.
+    """
+    if getattr(jax.config, "jax_default_prng_impl", None) == "threefry2x32" and 0 <= int(seed) < 2**32:
+        data: Any = np.array([0, int(seed)], np.uint32)
+        return jax.random.wrap_key_data(data)
+    return jax.random.key(int(seed))
+
+
+def check_key(key: Any) -> jax.Array:
+    """A JAX PRNG key: typed (`jax.random.key`) or raw uint32 (`jax.random.PRNGKey`)."""
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        raise TypeError("key must be a JAX PRNG key, e.g. jax.random.key(0), not an int")
+    try:
+        dt = key.dtype
+    except AttributeError:
+        raise TypeError(f"key must be a JAX PRNG key, e.g. jax.random.key(0); got {type(key).__name__}") from None
+    if jnp.issubdtype(dt, jax.dtypes.prng_key):
+        if key.ndim != 0:
+            raise ValueError(f"key must be a single key, got a batch of shape {key.shape}; use jax.vmap over keys")
+        return key
+    if dt != jnp.uint32 or key.shape != (2,):
+        raise TypeError(
+            f"key must be a JAX PRNG key, e.g. jax.random.key(0); got an array of dtype {dt} and shape {key.shape}"
+        )
+    return key
+
+
+def check_init(
+    init: Any, methods: tuple[str, ...], n_clusters: int, n_features: int, dtype: Any, n_init: int
+) -> tuple[jax.Array | None, str, int]:
+    """Resolve `init` to (explicit centres or None, method name, n_init).
+
+    An explicit array makes restarts identical, so n_init drops to 1 with a
+    RuntimeWarning (scikit-learn does the same).
+    """
+    if isinstance(init, str):
+        if init not in methods:
+            raise ValueError(f"init must be one of {methods} or a ({n_clusters}, {n_features}) array, got {init!r}")
+        return None, init, n_init
+    centers = check_centers(init, n_clusters, n_features, dtype)
+    if n_init != 1:
+        warnings.warn(
+            f"init is an explicit array of centres, so n_init={n_init} would repeat one fit; using n_init=1",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return centers, "array", 1
+
+
+def check_mixture_weights(w: Any, k: int, dtype: Any, name: str = "weights_init") -> jax.Array:
+    """(k,) finite, >= 0, summing to 1 (within 1e-6 relative, as scikit-learn)."""
+    w = as_float_array(w, name, ndim=1).astype(dtype)
+    if w.shape[0] != k:
+        raise ValueError(f"{name} has {w.shape[0]} entries but n_components={k}")
+    if not is_traced(w):
+        check_finite(w, name)
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
+            raise ValueError(f"{name} must be >= 0")
+        total = float(xp.sum(v))
+        if abs(total - 1.0) > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
+            raise ValueError(f"{name} must sum to 1, got sum {total:.8g}")
+    return w
+
+
+def check_precisions(
+    p: Any, covariance_type: str, k: int, d: int, dtype: Any, name: str = "precisions_init"
+) -> jax.Array:
+    """Validate precisions in scikit-learn's shape for the type; return the covariances."""
+    expected = covariance_model(covariance_type).cov_shape(k, d)
+    p = as_float_array(p, name, ndim=len(expected)).astype(dtype)
+    if tuple(p.shape) != expected:
+        raise ValueError(
+            f"{name} for covariance_type={covariance_type!r} must have shape {expected}, got {tuple(p.shape)}"
+        )
+    check_finite(p, name)
+    check_spd(p, covariance_type, name)
+    xp, v = _xp(p)
+    return xp.linalg.inv(v) if covariance_model(covariance_type).matrix else 1.0 / v
+
+
+def check_spd(a: jax.Array, covariance_type: str, name: str) -> None:
+    """Covariances or precisions in scikit-learn's layout (any leading axes): symmetric positive definite."""
+    if is_traced(a):
+        return
+    xp, a = _xp(a)
+    if covariance_model(covariance_type).matrix:
+        if not bool(xp.allclose(a, xp.swapaxes(a, -1, -2), rtol=1e-5, atol=1e-8)):
+            raise ValueError(f"{name} must be symmetric")
+        if not positive_definite(a):
+            raise ValueError(f"{name} must be positive definite")
+    elif bool(xp.any(a <= 0)):
+        raise ValueError(f"{name} must be positive (positive definite: every variance > 0)")
+
+
+def positive_definite(a: Any) -> bool:
+    """Every (..., d, d) matrix in `a` has a finite Cholesky factor (computed in the data's dtype)."""
+    xp, v = _xp(a)
+    if xp is np:
+        try:
+            return bool(np.all(np.isfinite(np.linalg.cholesky(v))))
+        except np.linalg.LinAlgError:
+            return False
+    return bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(v))))
+
+
+def check_prior(prior: Any, covariance_type: str, d: int, dtype: Any, x: Any = None) -> Any:
+    """A GMMPrior whose given fields have valid values and shapes.
+
+    With the data `x`, a prior mean so far from it that the M-step's
+    `(xbar - mean)(xbar - mean)^T` would overflow is refused (it gave NaN).
+    """
+    from jaxmix.families.params import GMMPrior
+
+    if not isinstance(prior, GMMPrior):
+        raise TypeError(f"prior must be None, True or a jaxmix.GMMPrior, got {type(prior).__name__}")
+    fields: dict[str, Any] = {}
+    for name in ("weight_concentration", "shrinkage", "dof"):
+        v = getattr(prior, name)
+        if v is not None:
+            check_scalar(v, f"prior.{name}", nonnegative=True)
+            fields[name] = np.asarray(v, dtype) if not is_traced(v) else jnp.asarray(v, dtype)
+    if (
+        prior.weight_concentration is not None
+        and not is_traced(prior.weight_concentration)
+        and float(prior.weight_concentration) < 1
+    ):
+        raise ValueError("prior.weight_concentration must be >= 1 (a MAP estimate needs alpha >= 1)")
+    if prior.dof is not None and not is_traced(prior.dof) and float(prior.dof) <= d - 1:
+        raise ValueError(f"prior.dof must be > n_features - 1 = {d - 1}, got {float(prior.dof)}")
+    if prior.mean is not None:
+        m = as_float_array(prior.mean, "prior.mean", ndim=1).astype(dtype)
+        if m.shape[0] != d:
+            raise ValueError(f"prior.mean has {m.shape[0]} entries but x has {d} features")
+        check_finite(m, "prior.mean")
+        if x is not None:
+            try:
+                check_magnitude(x, "x", m)
+            except ValueError:
+                raise ValueError(
+                    "prior.mean is too far from the data: squared distances between them would overflow "
+                    f"{np.dtype(dtype)}; give a prior mean near the data (or leave it None for the data mean)"
+                ) from None
+        fields["mean"] = m
+    if prior.scale is not None:
+        s: Any
+        if covariance_model(covariance_type).matrix:
+            s = as_float_array(prior.scale, "prior.scale", ndim=2).astype(dtype)
+            if s.shape != (d, d):
+                raise ValueError(f"prior.scale must be a ({d}, {d}) matrix for covariance_type={covariance_type!r}")
+            check_finite(s, "prior.scale")
+            if not is_traced(s) and not positive_definite(s):
+                raise ValueError("prior.scale must be positive definite")
+        else:
+            check_scalar(prior.scale, "prior.scale", positive=True)
+            s = np.asarray(prior.scale, dtype) if not is_traced(prior.scale) else jnp.asarray(prior.scale, dtype)
+        fields["scale"] = s
+    return prior._replace(**fields)
+
+
+def check_gmm_params(params: Any, n_features: int, dtype: Any, name: str = "params") -> Any:
+    """A consistent GMMParams for data with `n_features` columns, cast to `dtype`."""
+    from jaxmix.families.names import COVARIANCE_TYPES
+    from jaxmix.families.params import GMMParams
+
+    if not isinstance(params, GMMParams):
+        raise TypeError(f"{name} must be a jaxmix.GMMParams (e.g. jaxmix.gmm(...).params), got {type(params).__name__}")
+    ct = params.covariance_type
+    if ct not in COVARIANCE_TYPES:
+        raise ValueError(f"{name}.covariance_type must be one of {COVARIANCE_TYPES}, got {ct!r}")
+    means = as_float_array(params.means, f"{name}.means", ndim=2).astype(dtype)
+    k, d = means.shape
+    if d != n_features:
+        raise ValueError(f"{name} has {d} features but x has {n_features}")
+    w = check_mixture_weights(params.weights, k, dtype, name=f"{name}.weights")
+    expected = covariance_model(ct).cov_shape(k, d)
+    arrays = {}
+    for field in ("covariances", "precisions_cholesky"):
+        a = as_float_array(getattr(params, field), f"{name}.{field}").astype(dtype)
+        if tuple(a.shape) != expected:
+            raise ValueError(
+                f"{name}.{field} must have shape {expected} for covariance_type={ct!r}, got {tuple(a.shape)}"
+            )
+        check_finite(a, f"{name}.{field}")
+        arrays[field] = a
+    check_finite(means, f"{name}.means")
+    _check_params_positive(arrays["covariances"], arrays["precisions_cholesky"], ct, name)
+    return GMMParams(w, means, arrays["covariances"], arrays["precisions_cholesky"], ct)
+
+
+def _check_params_positive(cov: Any, prec_chol: Any, covariance_type: str, name: str) -> None:
+    """Variances > 0 and Cholesky factors with a positive diagonal: log_prob takes their logarithm.
+
+    Hand-built parameters with a zero or negative variance gave NaN from
+    `log_prob`, `predict_proba` and `score`. For "full"/"tied" the diagonal
+    of the covariances and of the factors is checked (the factors are what
+    the density uses); a full positive-definiteness test is left to
+    `GMMParams.from_covariances`, where the factors are computed.
+    """
+    if is_traced(cov) or is_traced(prec_chol):
+        return
+    xp, c = _xp(cov)
+    _, u = _xp(prec_chol)
+    if covariance_model(covariance_type).matrix:
+        c, u = xp.diagonal(c, axis1=-2, axis2=-1), xp.diagonal(u, axis1=-2, axis2=-1)
+    if bool(xp.any(c <= 0)):
+        raise ValueError(
+            f"{name}.covariances must have every variance > 0 (found {int(xp.sum(c <= 0))} zero or negative); "
+            "build parameters with jaxmix.GMMParams.from_covariances"
+        )
+    if bool(xp.any(u <= 0)):
+        raise ValueError(
+            f"{name}.precisions_cholesky must have a positive diagonal (found {int(xp.sum(u <= 0))} zero or "
+            "negative entries); build parameters with jaxmix.GMMParams.from_covariances"
+        )
+
+
+def device_memory() -> int | None:
+    """Bytes the default device holds: an accelerator's `bytes_limit`, else the host's physical memory.
+
+    None when neither is known (then nothing is refused on size).
+    """
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return int(stats["bytes_limit"])
+    except Exception:  # a backend without memory_stats
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(nbytes: float, what: str, fix: str, fraction: float = 0.5) -> None:
+    """Refuse, before dispatch, a request whose arrays need more than `fraction` of the device's memory.
+
+    XLA allocates asynchronously: an impossible request returned at once and
+    the process aborted (or swapped for minutes) when the result was read.
+    """
+    limit = device_memory()
+    if limit is not None and nbytes > fraction * limit:
+        raise ValueError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB, more than {fraction:.0%} of the device's "
+            f"{limit / 2**30:.3g} GiB; {fix}"
+        )
+
+
+# Bytes per restart of an in-memory fit, per row and per (k + this) entries, as measured with
+# ru_maxrss (kmeans, 200 rows, k = 2: 19.7 KB per restart; this estimate gives 20.9 KB).
+_RESTART_ROW_WORDS = 24
+
+
+def check_restarts(n_init: int, n: int, k: int, d: int, itemsize: int) -> None:
+    """Restarts run side by side (vmap): refuse an n_init whose restarts would not fit in memory."""
+    per_restart = itemsize * (n * (k + _RESTART_ROW_WORDS) + k * d * (d + 2))
+    check_memory(
+        float(n_init) * per_restart,
+        f"n_init={n_init} restarts side by side ({n} rows, {k} clusters)",
+        "use fewer restarts (n_init=10 is the usual choice), or loop over keys yourself and keep the best fit",
+    )
+
+
+def check_sample_size(n_samples: int, params: Any) -> None:
+    """`jaxmix.sample`'s arrays fit in memory: the draws, the Gumbel noise that picks components, the noise."""
+    k, d = params.means.shape[-2:]
+    itemsize = np.dtype(params.means.dtype).itemsize
+    model = covariance_model(params.covariance_type)
+    per_row = itemsize * (k + 3 * d + (d * d if model.matrix and not model.shared else 0)) + 8
+    check_memory(
+        float(n_samples) * per_row,
+        f"sample of n_samples={n_samples} ({d} features, {k} components)",
+        "draw it in parts (one call per jax.random.split key)",
+    )
+
+
+class FitArgs(NamedTuple):
+    """The arguments every fit shares, checked."""
+
+    x: jax.Array  # (n, d) float
+    weights: jax.Array  # (n,)
+    n_clusters: int
+    n_init: int
+    max_iter: int
+    chunk_size: int | None  # None: the caller picks its default
+
+
+def check_fit_args(
+    key: Any,
+    x: Any,
+    n_clusters: Any,
+    *,
+    weights: Any,
+    n_init: Any,
+    max_iter: Any,
+    tol: Any,
+    chunk_size: Any,
+    name: str = "n_clusters",
+) -> FitArgs:
+    """Check what kmeans, soft_kmeans and gmm have in common."""
+    check_key(key)
+    x = check_data(x)
+    w = check_weights(weights, x.shape[0], x.dtype, rescale=True)
+    k = check_n_clusters(n_clusters, x.shape[0], w, name=name)
+    check_scalar(tol, "tol", nonnegative=True)
+    n_init = check_positive_int(n_init, "n_init")
+    check_restarts(n_init, x.shape[0], k, x.shape[1], x.dtype.itemsize)
+    return FitArgs(
+        x,
+        w,
+        k,
+        n_init,
+        check_positive_int(max_iter, "max_iter"),
+        check_chunk_size(chunk_size),
+    )
+
+
+def check_batch_data(xs: Any, weights: Any) -> tuple[Any, Any]:
+    """(B, n, d) data and (B, n) weights (default ones) for the batch fits, checked."""
+    xs = as_float_array(xs, "xs", ndim=3)
+    b, n, d = xs.shape
+    if b < 1 or n < 1 or d < 1:
+        raise ValueError(f"xs must have at least one problem, sample and feature; got shape {tuple(xs.shape)}")
+    check_finite(xs, "xs")
+    check_magnitude(xs.reshape(b * n, d), "xs")
+    if weights is None:
+        return xs, np.ones((b, n), xs.dtype)
+    w = as_float_array(weights, "weights", ndim=2).astype(xs.dtype)
+    if w.shape != (b, n):
+        raise ValueError(f"weights must have shape {(b, n)} to match xs, got {tuple(w.shape)}")
+    check_finite(w, "weights")
+    if not is_traced(w):
+        xp, v = _xp(w)
+        if bool(xp.any(v < 0)):
+            raise ValueError("weights must be >= 0")
+    return xs, w

@@ -1,0 +1,653 @@
+"""k-means by Lloyd's algorithm, as an EM loop on sufficient statistics.
+
+E-step: each row goes to its nearest centre (one GEMM per chunk); the
+statistics are the weighted counts `N_k`, sums `S_k` and the inertia
+`J = sum_i w_i ||x_i - m_{k_i}||^2`. M-step: `m_k = S_k / N_k`. J is the
+Lyapunov function of the lecture: it never increases from one iteration to
+the next.
+
+All work happens on centred coordinates `x - shift` (shift = the weighted
+data mean) so that distances by GEMM keep their precision in float32 for
+data far from the origin; centres are shifted back on output.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxmix.engine import bounds
+from jaxmix.engine import buckets as B
+from jaxmix.engine import collective as coll
+from jaxmix.engine import progress as _progress
+from jaxmix.engine import sharding as S
+from jaxmix.engine import validation as V
+from jaxmix.engine.chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
+from jaxmix.engine.distances import min_argmin, partial_sq_distances, sq_norms
+from jaxmix.engine.loop import LoopInfo, iterate, select_best, weighted_mean_and_variance
+from jaxmix.engine.programs import fit_jit
+from jaxmix.engine.seeding import initial_centers
+
+INIT_METHODS = ("k-means++", "random")
+ALGORITHMS = ("auto", "lloyd", "hamerly")
+
+
+def choose_algorithm(algorithm: str, n: int, k: int, max_iter: int = 300) -> str:
+    """Resolve `algorithm="auto"`: bounds on CPU when they can pay, dense otherwise.
+
+    The bounded algorithm saves distance GEMMs but adds gathers, scatters and
+    a compaction per iteration; measured on XLA:CPU (bench/) it wins once
+    there are enough rows and clusters. On GPU/TPU the dense GEMM is cheap
+    and the gathers are not, so "auto" keeps the dense algorithm there.
+    """
+    if algorithm != "auto":
+        return algorithm
+    if jax.default_backend() != "cpu" or coll.sharded():
+        return "lloyd"
+    pays = HAMERLY_MIN_CLUSTERS <= k <= HAMERLY_MAX_CLUSTERS and n * k >= HAMERLY_MIN_SIZE
+    return "hamerly" if pays and max_iter >= HAMERLY_MIN_ITER else "lloyd"
+
+
+# Measured on the 2-core CPU (bench/): at n = 1e6, k = 100 (W1, 20
+# iterations) the bounds cut the fit by 40%; at n = 1e5, k = 20 (W3) both
+# algorithms ran equally fast and the bounds only added compile time; at
+# k = 1000 (W6, 5 iterations) Hamerly's single lower bound decays too fast
+# (it follows the largest centre movement) and the fit took 35% longer.
+HAMERLY_MIN_CLUSTERS = 8
+HAMERLY_MAX_CLUSTERS = 256
+HAMERLY_MIN_SIZE = 2**22
+HAMERLY_MIN_ITER = 10
+
+
+class KMeansResult(NamedTuple):
+    """A fitted k-means model and its diagnostics."""
+
+    centers: jax.Array  # (n_clusters, n_features)
+    labels: jax.Array  # (n_samples,) int32, nearest centre of each row
+    inertia: jax.Array  # () sum_i w_i ||x_i - centers[labels_i]||^2
+    n_iter: jax.Array  # () int32, Lloyd iterations run by the winning restart
+    converged: jax.Array  # () bool, True only if a stopping criterion was met
+    history: jax.Array  # (max_iter,) J per iteration; entries past n_iter repeat the last
+    nonfinite: jax.Array  # () bool, True if NaN/inf reached the result
+
+
+class KMeansStats(NamedTuple):
+    """Sufficient statistics of one E-step, summed over rows."""
+
+    counts: jax.Array  # (k,) sum of weights assigned to each cluster
+    sums: jax.Array  # (k, d) weighted sum of (x - shift) per cluster
+    inertia: jax.Array  # () weighted sum of squared distances to the nearest centre
+
+
+def _zero_stats(k: int, d: int, dtype: Any) -> KMeansStats:
+    return KMeansStats(jnp.zeros((k,), dtype), jnp.zeros((k, d), dtype), jnp.zeros((), dtype))
+
+
+def _nearest(
+    xc: jax.Array, centers: jax.Array, centers_sq: jax.Array, exact: bool = False
+) -> tuple[jax.Array, jax.Array]:
+    """Nearest centre and squared distance to it for a chunk of centred rows.
+
+    The GEMM expansion `||x||^2 - 2 x.m + ||m||^2` picks the centre and, in
+    the loop, gives the distance. It loses about eps * ||x||^2 to
+    cancellation, which is all of J for clusters much tighter than the
+    data's spread; `exact=True` recomputes `||x - m||^2` directly (a gather
+    of the centres, which on XLA:CPU doubles the cost of an E-step, so it is
+    used for the reported inertia only).
+    """
+    m, lab = min_argmin(partial_sq_distances(xc, centers, centers_sq))
+    if exact:
+        return lab, sq_norms(xc - centers[lab])
+    return lab, jnp.maximum(m + sq_norms(xc), 0.0)
+
+
+def e_step(x: jax.Array, weights: jax.Array, shift: jax.Array, centers: jax.Array, chunk_size: int) -> KMeansStats:
+    """Hard assignment and its statistics; see `e_step_with_dist`."""
+    return e_step_with_dist(x, weights, shift, centers, chunk_size, with_dist=False)[0]
+
+
+def e_step_with_dist(
+    x: jax.Array,
+    weights: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    chunk_size: int,
+    with_dist: bool = True,
+    active: jax.Array | None = None,
+) -> tuple[KMeansStats, jax.Array | None]:
+    """Hard assignment and its statistics, accumulated chunk by chunk.
+
+    Args:
+      x: (n, d) data.
+      weights: (n,) sample weights; 0 removes a row.
+      shift: (d,) subtracted from every row before use.
+      centers: (k, d) centres in shifted coordinates.
+      chunk_size: rows per chunk (static).
+      with_dist: also return each row's squared distance to its centre (n,)
+        (GEMM expansion), which the relocation of empty clusters uses;
+        otherwise the second result is None.
+      active: (k,) bool, clusters that exist (a masked fit); None for all.
+        An inactive cluster is at infinite distance: it never gets a row.
+    """
+    k, d = centers.shape
+    cc = masked_sq_norms(centers, active)
+
+    def fold(acc: KMeansStats, chunk, valid):
+        xc, wc = chunk
+        xc = xc - shift
+        wc = jnp.where(valid, wc, 0.0)
+        lab, dist = _nearest(xc, centers, cc)
+        return KMeansStats(
+            acc.counts + jax.ops.segment_sum(wc, lab, k),
+            acc.sums + jax.ops.segment_sum(xc * wc[:, None], lab, k),
+            acc.inertia + jnp.sum(wc * dist),
+        ), (dist if with_dist else None)
+
+    stats, dist = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
+    return coll.allsum(stats), dist
+
+
+def masked_sq_norms(centers: jax.Array, active: jax.Array | None) -> jax.Array:
+    """`||m_k||^2`, +inf for inactive clusters (never nearest in the GEMM expansion)."""
+    cc = sq_norms(centers)
+    return cc if active is None else jnp.where(active, cc, jnp.inf)
+
+
+def _inertia_from_sums(stats: bounds.Changes, centers: jax.Array) -> jax.Array:
+    """J of `centers` from per-cluster weights N, sums S and squared norms Q.
+
+    `sum_k Q_k - 2 m_k . S_k + N_k ||m_k||^2`: the same GEMM-expansion
+    precision as the dense E-step's per-row distances.
+    """
+    per_cluster = stats.sq - 2.0 * jnp.sum(centers * stats.sums, axis=1) + stats.counts * sq_norms(centers)
+    return jnp.sum(jnp.maximum(per_cluster, 0.0))
+
+
+def m_step(stats: KMeansStats, centers: jax.Array) -> jax.Array:
+    """Means of the clusters; a cluster with no weight keeps its centre."""
+    safe = jnp.where(stats.counts > 0, stats.counts, 1.0)
+    return jnp.where((stats.counts > 0)[:, None], stats.sums / safe[:, None], centers)
+
+
+def _relocation(x, weights, shift, centers, empty, chunk_size, labels=None, dist=None, active=None):
+    """Which rows move into the empty clusters: `(rows, old, target, w)`, each (k,).
+
+    scikit-learn's relocation: the r-th empty cluster (`target[r]`) receives
+    the r-th farthest row (by distance to its own centre; the highest index
+    first among equal distances, as scikit-learn's argpartition does on its
+    test case), which leaves its old cluster; `w[r]` is its weight, 0 where
+    nothing moves. Only rows of positive weight move. `dist`, when given, are
+    the rows' squared distances from the E-step (no data pass needed);
+    `labels`, when given, the rows' current labels.
+    """
+    k = centers.shape[0]
+    cc = masked_sq_norms(centers, active)
+    if dist is None:
+
+        def distance_to_own_centre(chunk, valid):
+            xc, wc = chunk
+            _, dd = _nearest(xc - shift, centers, cc, exact=True)
+            return jnp.where(valid & (wc > 0), dd, -jnp.inf)
+
+        far_d, far_i = top_rows(distance_to_own_centre, (x, weights), k, chunk_size)
+    else:
+        far_d, far_i = coll.top_k(jnp.where(weights > 0, dist, -jnp.inf), k)
+    if labels is None:  # the k candidates' own clusters, chunk by chunk: a (k, k) block would be O(k^2) memory
+        far_x = coll.take_rows(x, far_i) - shift
+        old = map_rows(lambda xc: _nearest(xc, centers, cc)[0], far_x, min(chunk_size, k))
+    else:
+        old = coll.take_rows(labels, far_i)
+    target = jnp.argsort(~empty, stable=True)  # empty clusters first, in index order
+    move = (jnp.arange(k) < jnp.sum(empty)) & jnp.isfinite(far_d)
+    return far_i, old, target, jnp.where(move, coll.take_rows(weights, far_i), 0.0)
+
+
+def _relocate_empty(
+    x: jax.Array,
+    weights: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    stats: KMeansStats,
+    chunk_size: int,
+    dist: jax.Array | None = None,
+    active: jax.Array | None = None,
+) -> KMeansStats:
+    """Move the points farthest from their centres into empty clusters (see `_relocation`).
+
+    Runs only when a cluster is empty: the work sits in a `while_loop` of at
+    most one trip, which under `vmap` (unlike `lax.cond`, which becomes a
+    select running both branches) is skipped when no member needs it.
+    """
+    k = centers.shape[0]
+    empty = stats.counts <= 0
+    if active is not None:
+        empty = empty & active
+
+    def relocate(stats: KMeansStats) -> KMeansStats:
+        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist, active=active)
+        wx = (coll.take_rows(x, rows) - shift) * mw[:, None]
+        counts = stats.counts - jax.ops.segment_sum(mw, old, k) + jax.ops.segment_sum(mw, target, k)
+        sums = stats.sums - jax.ops.segment_sum(wx, old, k) + jax.ops.segment_sum(wx, target, k)
+        return KMeansStats(counts, sums, stats.inertia)
+
+    stats, _ = lax.while_loop(lambda s: s[1], lambda s: (relocate(s[0]), jnp.bool_(False)), (stats, jnp.any(empty)))
+    return stats
+
+
+def _relocate_empty_bounded(x, weights, shift, centers, total: bounds.Changes, b: bounds.Bounds, chunk_size):
+    """`_relocate_empty` for the bounded algorithm: returns the statistics' changes and the bounds.
+
+    A moved row gets its new label and bounds that force its reassignment
+    (upper = inf), so the statistics keep matching the labels.
+    """
+    k, d = centers.shape
+    empty = total.counts <= 0
+
+    def relocate(state):
+        b, _, _ = state
+        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, b.labels)
+        moved = mw > 0
+        rows_or_drop = jnp.where(moved, rows, x.shape[0])
+        change = bounds.Changes.zero(k, d, x.dtype).moved(x[rows] - shift, mw, old, target)
+        b = bounds.Bounds(
+            b.labels.at[rows_or_drop].set(target.astype(b.labels.dtype), mode="drop"),  # argsort: int64 under x64
+            b.upper.at[rows_or_drop].set(jnp.inf, mode="drop"),
+            b.lower.at[rows_or_drop].set(0.0, mode="drop"),
+        )
+        return b, change, jnp.bool_(False)
+
+    state = (b, bounds.Changes.zero(k, d, x.dtype), jnp.any(empty))
+    b, change, _ = lax.while_loop(lambda s: s[2], relocate, state)
+    return change, b
+
+
+def assign(
+    x: jax.Array,
+    shift: jax.Array,
+    centers: jax.Array,
+    chunk_size: int,
+    exact: bool = True,
+    active: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Labels (n,) and squared distances to the nearest centre (n,).
+
+    `exact=False` when only the labels are used: it skips the gather that
+    makes the distances exact. `active`: (k,) bool, the clusters that exist.
+    """
+    cc = masked_sq_norms(centers, active)
+    return map_rows(lambda xc: _nearest(xc - shift, centers, cc, exact=exact), x, chunk_size)
+
+
+def _fit_single(
+    key, x, weights, shift, tol_abs, init_centers, *, n_clusters, init, max_iter, chunk_size, algorithm, active=None
+):
+    """One restart from its own seeds; see `_lloyd`. `active`: (k,) bool mask of a masked fit."""
+    n_active = None if active is None else jnp.sum(active.astype(jnp.int32))
+    c0 = initial_centers(key, x, shift, weights, init_centers, init, n_clusters, chunk_size, n_active)
+    return _lloyd(
+        c0, x, weights, shift, tol_abs, max_iter=max_iter, chunk_size=chunk_size, algorithm=algorithm, active=active
+    )
+
+
+def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, progress=False, active=None, limit=None):
+    """Lloyd iterations from centres `c0` (shifted coordinates).
+
+    Returns `(state, LoopInfo)` where `state[0]` are the final centres and
+    `state[1]` the bounds (None for the dense algorithm). With `active` (a
+    (k,) bool mask; dense algorithm only) the inactive clusters never take a
+    row and are never relocated: the fit equals one with `sum(active)`
+    clusters.
+    """
+    if active is not None and algorithm != "lloyd":
+        raise ValueError("a masked k-means fit runs the dense (lloyd) algorithm")
+    if coll.sharded() and algorithm != "lloyd":
+        raise ValueError("a fit on row-sharded data runs the dense (lloyd) algorithm; use algorithm='lloyd' or 'auto'")
+
+    def update(stats, centers, prev):
+        """M-step and convergence test; `prev` = the previous (counts, sums)."""
+        new = m_step(stats, centers)
+        # Converged when the centres moved by at most tol_abs, or when the
+        # statistics equal the previous iteration's (no assignment changed:
+        # scikit-learn's strict convergence). The second test is what makes
+        # tol = 0 reliable: XLA:CPU may evaluate `new` inside the movement's
+        # fused reduction with a rounding that differs from the carried
+        # value, so a fixed point can show a movement of one ulp.
+        same = jnp.all(stats.counts == prev[0]) & jnp.all(stats.sums == prev[1])
+        return new, (jnp.sum((new - centers) ** 2) <= tol_abs) | same, (stats.counts, stats.sums)
+
+    k, d = c0.shape
+    no_stats = (jnp.full((k,), jnp.nan, x.dtype), jnp.full((k, d), jnp.nan, x.dtype))
+    if algorithm == "lloyd":
+
+        def step(state, prev_objective):
+            del prev_objective
+            centers, _, prev = state
+            stats, dist = e_step_with_dist(x, weights, shift, centers, chunk_size, active=active)
+            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist, active=active)
+            new, done, prev = update(stats, centers, prev)
+            return (new, None, prev), stats.inertia, done
+
+        state0: tuple[Any, ...] = (c0, None, no_stats)
+    else:
+
+        def step(state, prev_objective):
+            del prev_objective
+            centers, b, base, delta, prev = state
+            b, change = bounds.assign(x, weights, shift, centers, b, chunk_size)
+            delta = delta + change
+            total = base + delta
+            inertia = _inertia_from_sums(total, centers)
+            reloc, b = _relocate_empty_bounded(x, weights, shift, centers, total, b, chunk_size)
+            delta = delta + reloc
+            total = base + delta
+            new, done, prev = update(KMeansStats(total.counts, total.sums, inertia), centers, prev)
+            moved = jnp.sqrt(jnp.sum((new - centers) ** 2, axis=1))
+            return (new, bounds.move(b, moved), base, delta, prev), inertia, done
+
+        # The first assignment (all rows) gives the base statistics; the loop
+        # then only adds the changes, which are small, in `delta`.
+        b0, base = bounds.assign(x, weights, shift, c0, bounds.unknown_bounds(x.shape[0], x.dtype), chunk_size)
+        state0 = (c0, b0, base, bounds.Changes.zero(k, d, x.dtype), no_stats)
+    return iterate(step, state0, max_iter, x.dtype, progress=progress, limit=limit)
+
+
+def _final_assignment(x, weights, shift, state, chunk_size, active=None):
+    """Labels for the final centres and each row's exact squared distance."""
+    centers, b = state[:2]
+    if b is None:
+        labels, _ = assign(x, shift, centers, chunk_size, exact=False, active=active)
+    else:
+        labels = bounds.assign(x, weights, shift, centers, b, chunk_size)[0].labels
+    # A separate pass for the exact distances: fused into the assignment's
+    # chunk loop, the gather of centers[labels] doubled its cost on XLA:CPU.
+    dist_chunk = max(chunk_size, row_pass_chunk(x.shape[0], x.shape[1], x.dtype.itemsize))
+    dist = map_rows(lambda ch: sq_norms(ch[0] - shift - centers[ch[1]]), (x, labels), dist_chunk)
+    return labels, dist
+
+
+# Restarts of problems at least this large (n * k) run one after the other
+# (each stops at its own convergence, and one restart already keeps the CPU
+# busy); smaller ones run side by side under vmap, which amortises XLA's
+# per-operation overhead. Measured on W3 (bench/): vmapped restarts of
+# n = 100,000, k = 20 ran in lockstep to the slowest and their gathered
+# GEMMs were 3x slower than one restart's.
+SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
+
+
+@fit_jit(static_argnames=("n_clusters", "init", "n_init", "max_iter", "chunk_size", "algorithm", "progress"))
+def _kmeans(
+    key,
+    x,
+    weights,
+    init_centers,
+    tol,
+    n_active=None,
+    limit=None,
+    n_valid=None,
+    *,
+    n_clusters,
+    init,
+    n_init,
+    max_iter,
+    chunk_size,
+    algorithm,
+    progress=False,
+):
+    """The k-means program. A bucketed fit (`buckets`) passes the traced `n_active` (clusters that
+    exist, the first ones), `limit` (iteration bound <= max_iter) and `n_valid` (restarts that count)."""
+    shift, mean_var = weighted_mean_and_variance(x, weights, chunk_size)
+    tol_abs = tol * mean_var
+    active = None if n_active is None else jnp.arange(n_clusters) < n_active
+    lloyd = functools.partial(
+        _lloyd,
+        max_iter=max_iter,
+        chunk_size=chunk_size,
+        algorithm=algorithm,
+        progress=progress,
+        active=active,
+        limit=limit,
+    )
+
+    def fit(c0):
+        state, info = lloyd(c0, x, weights, shift, tol_abs)
+        labels, dist = _final_assignment(x, weights, shift, state, chunk_size, active)
+        return state[0], info, labels, dist
+
+    def seed(kk, given):
+        return initial_centers(kk, x, shift, weights, given, init, n_clusters, chunk_size, n_active)
+
+    if n_init == 1:
+        centers, info, labels, dist = fit(seed(key, init_centers))
+    else:
+        keys = jax.random.split(key, n_init)
+        # Seeding is vmapped either way: k-means++ then scores every
+        # restart's candidates in one GEMM pass over the data.
+        c0s = jax.vmap(lambda kk: seed(kk, None))(keys)
+        if x.shape[0] * n_clusters >= SEQUENTIAL_RESTARTS_MIN_SIZE:
+            n, dt = x.shape[0], x.dtype
+            info0 = LoopInfo(jnp.int32(0), jnp.bool_(False), jnp.zeros((max_iter,), dt))
+            empty = (c0s[0], info0, jnp.zeros((n,), jnp.int32), jnp.zeros((n,), dt))
+            centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty)
+        else:
+            outs = jax.vmap(fit)(c0s)
+            score = coll.allsum(jnp.sum(weights[None] * outs[3], axis=1))
+            if n_valid is not None:  # padding restarts never win
+                score = jnp.where(jnp.arange(n_init) < n_valid, score, jnp.inf)
+            (centers, info, labels, dist), _ = select_best(outs, score)
+    inertia = coll.allsum(jnp.sum(weights * dist))
+    nonfinite = ~(jnp.all(jnp.isfinite(centers)) & jnp.isfinite(inertia))
+    return KMeansResult(centers + shift, labels, inertia, info.n_iter, info.converged, info.history, nonfinite)
+
+
+def _best_of_sequential(fit, c0s, weights, empty):
+    """Run `fit` on each start in turn, keeping the lowest finite inertia (first on ties).
+
+    One `lax.scan` over the starts, so the fit is compiled once.
+    """
+
+    def body(best, item):
+        i, c0 = item
+        out = fit(c0)
+        score = coll.allsum(jnp.sum(weights * out[3]))
+        score = jnp.where(jnp.isfinite(score), score, jnp.inf)
+        better = (score < best[1]) | (i == 0)
+        keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
+        return (keep, jnp.where(better, score, best[1])), None
+
+    n = c0s.shape[0]
+    (best, _), _ = lax.scan(body, (empty, jnp.array(jnp.inf, weights.dtype)), (jnp.arange(n), c0s))
+    return best
+
+
+def kmeans(
+    key: jax.Array,
+    x: Any,
+    n_clusters: int,
+    *,
+    init: str | Any = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    weights: Any = None,
+    chunk_size: int | None = None,
+    algorithm: str = "auto",
+    progress: bool = False,
+) -> KMeansResult:
+    """Fit k-means by Lloyd's algorithm.
+
+    Alternates assigning each sample to its nearest centre and moving each
+    centre to the weighted mean of its samples. `n_init` restarts run as one
+    `vmap`; the restart with the lowest finite inertia wins. The whole fit is
+    one compiled program; it can be called inside `jax.jit` / `jax.vmap`.
+
+    Args:
+      key: a JAX PRNG key (`jax.random.key(0)`), used by the initialisation.
+      x: (n_samples, n_features) data. Integers are cast to float.
+      n_clusters: number of clusters k, 1 <= k <= n_samples.
+      init: "k-means++" (greedy, `2 + ln k` local trials, weighted), "random"
+        (k distinct samples, weighted), or a (k, n_features) array of centres.
+      n_init: number of restarts run in parallel (1 with an explicit array).
+      max_iter: most Lloyd iterations per restart. Under vmap every restart
+        runs until the slowest stops, so this also bounds the batch.
+      tol: stop when the squared centre shift summed over clusters is at most
+        `tol` times the mean per-feature variance of the data (scikit-learn's
+        meaning). Traced: changing it does not recompile. The fit also stops
+        when no assignment changes.
+      weights: (n_samples,) non-negative sample weights; rows of weight 0 change
+        nothing (use them for padding). Default: all ones.
+      chunk_size: rows per block of the (rows, k) distance matrix; default keeps a
+        block near 8 MiB (at most 16384 rows). Memory never holds (n, k).
+      algorithm: "lloyd" computes every distance in every iteration;
+        "hamerly" keeps per-row distance bounds (Hamerly 2010) and recomputes
+        only the rows whose nearest centre may have changed: the same fit,
+        bit for bit, for a fraction of the distance GEMMs once the centres
+        settle, at 12 bytes per row per restart. "auto" (default) picks
+        "hamerly" on CPU when it was measured to pay (8 <= k <= 256,
+        n * k >= 2**22, max_iter >= 10), "lloyd" otherwise.
+      progress: print the iteration count and the inertia to stderr while
+        the fit runs (a self-overwriting line on a terminal, a line every few
+        seconds otherwise; nothing for fits done within about a second; with
+        restarts, the largest count and the best inertia). The call then
+        waits for the result. Static: `progress=False` compiles no callback.
+
+    Returns:
+      A `KMeansResult` with `centers`, `labels`, `inertia`, `n_iter`,
+      `converged`, `history` (the inertia J after each E-step, which never
+      increases) and `nonfinite`.
+
+    Example:
+      >>> import jax, jaxmix
+      >>> x = jaxmix.datasets.load_faithful()
+      >>> r = jaxmix.kmeans(jax.random.key(0), x, 2, n_init=4)
+      >>> r.centers.shape, bool(r.converged)
+      ((2, 2), True)
+    """
+    a = V.check_fit_args(
+        key, x, n_clusters, weights=weights, n_init=n_init, max_iter=max_iter, tol=tol, chunk_size=chunk_size
+    )
+    x, k = a.x, a.n_clusters
+    n, d = x.shape
+    init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
+    chunk = min(a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init), n)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if S.row_axes_of(x) is not None:  # rows split over devices: the dense iteration
+        if algorithm == "hamerly":
+            raise ValueError("a fit on row-sharded x runs the dense Lloyd iteration: use algorithm='lloyd' or 'auto'")
+        algorithm = "lloyd"
+    algorithm = choose_algorithm(algorithm, n, k, a.max_iter)
+    tol_arr = V.scalar(tol, x.dtype)
+    exact = algorithm != "lloyd" or V.is_traced(x) or S.row_axes_of(x) is not None
+    p = None if exact else B.plan(n, k, d, n_init, a.max_iter)
+    if p is None:
+        static = dict(
+            n_clusters=k,
+            init=method,
+            n_init=n_init,
+            max_iter=a.max_iter,
+            chunk_size=chunk,
+            algorithm=algorithm,
+            progress=bool(progress),
+        )
+        return S.call_fit(
+            "kmeans",
+            _kmeans,
+            (key, x, a.weights, init_centers, tol_arr),
+            static,
+            row_args=(False, True, True, False, False),
+            out_rows=S.row_fields(KMeansResult, "labels"),
+            progress=progress,
+            weights_given=weights is not None,
+        )
+    # A small fit: one program per size bucket (see _buckets).
+    (xp, wp, given, *counts), static = B.centroid_inputs(p, x, a.weights, init_centers, method, a.chunk_size, progress)
+    r = _progress.run(
+        "kmeans",
+        functools.partial(_kmeans.small(p.work), key, xp, wp, given, tol_arr, *counts, algorithm="lloyd", **static),
+        progress,
+    )
+    return r._replace(
+        centers=B.take_first(r.centers, k),
+        labels=B.take_first(r.labels, n),
+        history=B.take_first(r.history, a.max_iter),
+    )
+
+
+@fit_jit(static_argnames=("chunk_size",))
+def _predict(centers, x, *, chunk_size):
+    shift = jnp.mean(centers, axis=0)
+    labels, _ = assign(x, shift, centers - shift, chunk_size, exact=False)
+    return labels
+
+
+@fit_jit(static_argnames=("chunk_size",))
+def _transform(centers, x, *, chunk_size):
+    shift = jnp.mean(centers, axis=0)
+    c = centers - shift
+    cc = sq_norms(c)
+
+    def dist(xc):
+        xc = xc - shift
+        return jnp.sqrt(jnp.maximum(partial_sq_distances(xc, c, cc) + sq_norms(xc)[:, None], 0.0))
+
+    return map_rows(dist, x, chunk_size)
+
+
+def _check_predict_args(centers: Any, x: Any, chunk_size: int | None) -> tuple[jax.Array, jax.Array, int]:
+    x = V.check_data(x, magnitude=False)
+    c = V.check_centers(centers, None, x.shape[1], x.dtype, name="centers")
+    V.check_magnitude(x, "x", c)
+    chunk = V.check_chunk_size(chunk_size) or default_chunk_size(x.shape[0], c.shape[0], x.dtype.itemsize)
+    return c, x, min(chunk, x.shape[0])
+
+
+def kmeans_predict(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Array:
+    """Index of the nearest centre for each row of `x`.
+
+    Args:
+      centers: (k, n_features) centres, e.g. `kmeans(...).centers`.
+      x: (n_samples, n_features) new data.
+      chunk_size: rows per block (default as in `kmeans`).
+
+    Returns:
+      (n_samples,) int32 labels.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxmix
+      >>> jaxmix.kmeans_predict(jnp.array([[0., 0.], [10., 10.]]), jnp.array([[1., 1.], [9., 8.]]))
+      Array([0, 1], dtype=int32)
+    """
+    c, x, chunk = _check_predict_args(centers, x, chunk_size)
+    xp, n = B.pad_rows_for_toolbox(x)
+    program = _predict.small(_toolbox_work(c, x, xp))
+    return B.take_first(program(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+
+
+def transform(centers: Any, x: Any, *, chunk_size: int | None = None) -> jax.Array:
+    """Euclidean distance from each row of `x` to each centre (scikit-learn's `transform`).
+
+    Returns an (n_samples, k) array, so it allocates (n, k) by design.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxmix
+      >>> jaxmix.transform(jnp.array([[0., 0.]]), jnp.array([[3., 4.]]))
+      Array([[5.]], dtype=float32)
+    """
+    c, x, chunk = _check_predict_args(centers, x, chunk_size)
+    xp, n = B.pad_rows_for_toolbox(x)
+    program = _transform.small(_toolbox_work(c, x, xp))
+    return B.take_first(program(c, xp, chunk_size=_padded_chunk(chunk, n, xp)), n)
+
+
+def _toolbox_work(centers: Any, x: Any, xp: Any) -> int | None:
+    """Multiply-adds of a small per-row pass (padded rows, `buckets`) for its compiler options; else None."""
+    return xp.shape[0] * centers.shape[0] * x.shape[1] if B.toolbox_small(x) else None
+
+
+def _padded_chunk(chunk: int, n: int, xp: Any) -> int:
+    """The chunk for padded rows: all of them when the unpadded data were one chunk."""
+    return xp.shape[0] if chunk >= n else chunk
