@@ -10,6 +10,7 @@ from sklearn.mixture import GaussianMixture
 
 import jaxmix
 from jaxmix.models import gmm as _gmm
+from jaxmix.models import gmm_em
 
 KEY = jax.random.key(0)
 TYPES = ("full", "tied", "diag", "spherical")
@@ -334,7 +335,7 @@ def test_em_with_fixed_isotropic_covariance_is_soft_kmeans(beta):
         params = jaxmix.GMMParams.from_covariances(jnp.full((3,), 1 / 3), jnp.asarray(c0), cov, "spherical")
         w = jnp.ones(len(x))
         for _ in range(n_iter):
-            stats = _gmm.e_step(jnp.asarray(x), w, jnp.zeros(2), params, 64)
+            stats = gmm_em.e_step(jnp.asarray(x), w, jnp.zeros(2), params, 64)
             params = jaxmix.GMMParams.from_covariances(
                 stats.resp / stats.resp.sum(), stats.sums / stats.resp[:, None], cov, "spherical"
             )

@@ -29,7 +29,7 @@ from jax.scipy.sparse.linalg import gmres
 from jaxmix.engine import validation as V
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
-from jaxmix.models import gmm as G
+from jaxmix.models import gmm_em as EM
 from jaxmix.models import soft_kmeans as S
 
 
@@ -92,8 +92,8 @@ def _solve(T: Callable[..., Any], theta0: Any, args: tuple, max_iter: int, tol: 
 
 
 def _gmm_step(params: GMMParams, x: jax.Array, weights: jax.Array, reg_covar: jax.Array) -> GMMParams:
-    stats = G.e_step(x, weights, jnp.zeros((x.shape[1],), x.dtype), params, x.shape[0])
-    return G.m_step(stats, params.covariance_type, reg_covar, None)
+    stats = EM.e_step(x, weights, jnp.zeros((x.shape[1],), x.dtype), params, x.shape[0])
+    return EM.m_step(stats, params.covariance_type, reg_covar, None)
 
 
 def gmm_fixed_point(

@@ -51,6 +51,8 @@ from jaxmix.families.names import COVARIANCE_TYPES, mclust_models
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import check_covariance_type, covariance_model
 from jaxmix.models import gmm as G
+from jaxmix.models import gmm_em as EM
+from jaxmix.models import gmm_starts as ST
 
 CRITERIA = ("bic", "aic", "icl")
 SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
@@ -206,7 +208,7 @@ def _select_type(
     A bucketed grid (`buckets`) passes `limit` (the iteration bound, at most
     `max_iter`, the history's length) and `n_valid` (restarts that count), and
     `starts` (len(ks), n_init, k_max, d): the starting centres of every cell's
-    restarts, from the `gmm._starts` program that all covariance types share."""
+    restarts, from the `gmm_starts._starts` program that all covariance types share."""
     ctype = covariance_type
     d = x.shape[1]
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
@@ -257,7 +259,7 @@ def _select_type(
 
     def final(p):
         def per_row(xc):
-            lp = G.weighted_log_prob(xc - shift, p)
+            lp = EM.weighted_log_prob(xc - shift, p)
             lse = logsumexp(lp, axis=1)
             return jnp.argmax(lp, axis=1).astype(jnp.int32), jnp.max(lp, axis=1) - lse
 
@@ -266,7 +268,7 @@ def _select_type(
 
     labels, hard = jax.vmap(final)(params)
     n_pos = coll.allsum(jnp.sum(weights > 0).astype(x.dtype))
-    collapsed = jax.vmap(lambda p: G._collapsed(p.weights * total, n_pos, total))(params)
+    collapsed = jax.vmap(lambda p: ST._collapsed(p.weights * total, n_pos, total))(params)
     params = dataclasses.replace(params, means=params.means + shift[None, None])
     finite = jnp.stack([jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim))) for a in jax.tree.leaves(params)])
     nonfinite = ~(jnp.all(finite, axis=0) & jnp.isfinite(ll))
@@ -419,7 +421,7 @@ def select(
     plan = None if sharded is not None or V.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
     if plan is not None:  # padded once; the starting centres once for every covariance type
         xp, wp = B.pad_rows(x, w, plan.rows)
-        starts = G.small_starts(key, xp, wp, ks, k_max, init, n_init)
+        starts = ST.small_starts(key, xp, wp, ks, k_max, init, n_init)
     for j, ctype in enumerate(types):
         if progress:
             _progress.note(
@@ -474,7 +476,7 @@ def _select_small(
     progress: bool,
 ) -> dict[str, Any]:
     """One covariance type of a small grid: rows padded to their bucket (`xp`, `wp`), `max_iter`
-    traced, the restarts' starting centres given (`starts`, from `gmm.small_starts`).
+    traced, the restarts' starting centres given (`starts`, from `gmm_starts.small_starts`).
 
     k, the k values and the restarts keep their exact sizes: a grid already
     masks k, and every restart of every cell runs until the slowest stops,

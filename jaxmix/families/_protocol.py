@@ -106,7 +106,7 @@ class CovarianceModel:
 
     def positive_definite(self, cov: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(covariances, precision factors), never NaN from round-off: an indefinite covariance is replaced
-        by its diagonal, variances floored at `floor` (see `gmm._positive_definite`)."""
+        by its diagonal, variances floored at `floor` (see `gmm_em._positive_definite`)."""
         raise NotImplementedError
 
     def prior_scale(self, data_cov: jax.Array, fac: jax.Array, d: int) -> jax.Array:

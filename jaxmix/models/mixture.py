@@ -24,7 +24,8 @@ from jaxmix.engine.distances import log_probabilities
 from jaxmix.engine.programs import fit_jit
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
-from jaxmix.models.gmm import gmm_chunk_size, gmm_work, weighted_log_prob
+from jaxmix.models.gmm import gmm_chunk_size, gmm_work
+from jaxmix.models.gmm_em import weighted_log_prob
 
 
 def _centred(params: GMMParams) -> tuple[GMMParams, jax.Array]:

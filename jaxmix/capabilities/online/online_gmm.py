@@ -28,6 +28,8 @@ from jaxmix.engine.programs import fit_jit
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import check_covariance_type
 from jaxmix.models import gmm as G
+from jaxmix.models import gmm_em as EM
+from jaxmix.models import gmm_starts as ST
 
 GMM_INIT_METHODS = G.INIT_METHODS
 
@@ -40,7 +42,7 @@ class OnlineGMMState(NamedTuple):
     """
 
     centered_params: GMMParams  # current parameters, means about `shift`
-    stats: G.GMMStats  # running statistics per unit weight about `shift` (resp sums to 1; loglik: running mean)
+    stats: EM.GMMStats  # running statistics per unit weight about `shift` (resp sums to 1; loglik: running mean)
     shift: jax.Array  # (d,) weighted mean of the first batch
     n_steps: jax.Array  # () int32, updates done
     kappa: jax.Array  # () step-size exponent in (0.5, 1]
@@ -66,14 +68,14 @@ class OnlineGMMResult(NamedTuple):
     state: OnlineGMMState  # to continue with `online_gmm_update`
 
 
-def _scaled(stats: G.GMMStats, factor) -> G.GMMStats:
-    return G.GMMStats(*(a * factor for a in stats))
+def _scaled(stats: EM.GMMStats, factor) -> EM.GMMStats:
+    return EM.GMMStats(*(a * factor for a in stats))
 
 
 def _gmm_seed(key, x, w, kappa, t0, reg_covar, burn_in, *, ctype, k, method, chunk_size):
     shift = _weighted_mean(x, w)
-    s0 = _scaled(G._initial_stats(key, x, w, shift, ctype, k, method, chunk_size), 1.0 / jnp.sum(w))
-    params = G.m_step(s0, ctype, reg_covar, None)
+    s0 = _scaled(ST._initial_stats(key, x, w, shift, ctype, k, method, chunk_size), 1.0 / jnp.sum(w))
+    params = EM.m_step(s0, ctype, reg_covar, None)
     return OnlineGMMState(params, s0, shift, jnp.int32(0), kappa, t0, reg_covar, burn_in, _seed_of(key))
 
 
@@ -93,11 +95,11 @@ def _gmm_step(state: OnlineGMMState, x, w, chunk_size: int):
     dt = p.means.dtype
     total = jnp.sum(w)
     inv = 1.0 / jnp.maximum(total, jnp.finfo(dt).tiny)
-    sb = _scaled(G.e_step(x, w, state.shift, p, chunk_size), inv)
+    sb = _scaled(EM.e_step(x, w, state.shift, p, chunk_size), inv)
     t = (state.n_steps + 1).astype(dt)
     rho = jnp.where(total > 0, (t + state.t0) ** (-state.kappa), 0.0)
-    stats = G.GMMStats(*((1.0 - rho) * a + rho * b for a, b in zip(state.stats, sb, strict=True)))
-    new = G.m_step(stats, p.covariance_type, state.reg_covar, None, previous=p.covariances)
+    stats = EM.GMMStats(*((1.0 - rho) * a + rho * b for a, b in zip(state.stats, sb, strict=True)))
+    new = EM.m_step(stats, p.covariance_type, state.reg_covar, None, previous=p.covariances)
     m_step_now = state.n_steps + 1 > state.burn_in
     new = jax.tree_util.tree_map(lambda a, b: jnp.where(m_step_now, a, b), new, p)
     return state._replace(centered_params=new, stats=stats, n_steps=state.n_steps + 1), sb.loglik

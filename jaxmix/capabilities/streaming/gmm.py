@@ -36,7 +36,9 @@ from jaxmix.capabilities.streaming.programs import (
 from jaxmix.engine import validation as V
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import check_covariance_type, covariance_model
-from jaxmix.models.gmm import KMEANS_INIT_MAX_ITER, GMMResult, GMMStats, _collapsed, gmm_chunk_size
+from jaxmix.models.gmm import GMMResult, gmm_chunk_size
+from jaxmix.models.gmm_em import GMMStats
+from jaxmix.models.gmm_starts import KMEANS_INIT_MAX_ITER, _collapsed
 
 
 def _params_state(params: GMMParams) -> dict[str, np.ndarray]:

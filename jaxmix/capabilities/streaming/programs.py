@@ -18,11 +18,11 @@ from jaxmix.engine.distances import sq_norms
 from jaxmix.engine.programs import fit_jit
 from jaxmix.engine.seeding import kmeans_plusplus, random_points
 from jaxmix.families.params import GMMParams
-from jaxmix.models.gmm import _nearest_one_hot
-from jaxmix.models.gmm import accumulate as _gmm_accumulate
-from jaxmix.models.gmm import e_step as _gmm_e_step
-from jaxmix.models.gmm import m_step as _gmm_m_step
-from jaxmix.models.gmm import weighted_log_prob as _gmm_weighted_log_prob
+from jaxmix.models.gmm_em import accumulate as _gmm_accumulate
+from jaxmix.models.gmm_em import e_step as _gmm_e_step
+from jaxmix.models.gmm_em import m_step as _gmm_m_step
+from jaxmix.models.gmm_em import weighted_log_prob as _gmm_weighted_log_prob
+from jaxmix.models.gmm_starts import _nearest_one_hot
 from jaxmix.models.kmeans import assign as _kmeans_assign
 from jaxmix.models.kmeans import e_step as _kmeans_e_step
 from jaxmix.models.kmeans import m_step as _kmeans_m_step
