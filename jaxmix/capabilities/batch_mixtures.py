@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
 from jaxmix.families.registry import covariance_model
@@ -84,9 +85,9 @@ def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, d
     p0 = batched("precisions_init", precisions_init, 1 + len(model.cov_shape(k, d)))
     if p0 is not None:
         if model.shared:  # one (d, d) matrix per problem
-            V.check_precisions(p0, "full", b, d, dtype)
+            PC.check_precisions(p0, "full", b, d, dtype)
         else:
-            V.check_precisions(p0.reshape((b * p0.shape[1], *p0.shape[2:])), ctype, b * k, d, dtype)
+            PC.check_precisions(p0.reshape((b * p0.shape[1], *p0.shape[2:])), ctype, b * k, d, dtype)
     return w0, m0, p0
 
 

@@ -30,6 +30,7 @@ import optax
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
@@ -168,7 +169,7 @@ def fit_gradient(
     V.check_key(key)
     x = V.check_data(x)
     w = V.check_weights(weights, x.shape[0], x.dtype)
-    init = V.check_gmm_params(init, x.shape[1], x.dtype, name="init")
+    init = PC.check_gmm_params(init, x.shape[1], x.dtype, name="init")
     n_steps = V.check_positive_int(n_steps, "n_steps")
     batch_size = V.check_positive_int(batch_size, "batch_size")
     V.check_scalar(learning_rate, "learning_rate", positive=True)

@@ -26,6 +26,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 from jax.scipy.sparse.linalg import gmres
 
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
@@ -132,7 +133,7 @@ def gmm_fixed_point(
       (272, 2)
     """
     x = V.check_data(x)
-    params = V.check_gmm_params(params, x.shape[1], x.dtype)
+    params = PC.check_gmm_params(params, x.shape[1], x.dtype)
     if covariance_model(params.covariance_type).iterative:
         raise ValueError(
             f"covariance_type {params.covariance_type!r} has an iterative M-step (a while_loop), which JAX cannot "
@@ -178,7 +179,7 @@ def soft_kmeans_fixed_point(
     x = V.check_data(x)
     w = jnp.ones((x.shape[0],), x.dtype) if weights is None else V.check_weights(weights, x.shape[0], x.dtype)
     centers = V.check_centers(centers, None, x.shape[1], x.dtype, name="centers")
-    cluster_weights = V.check_mixture_weights(cluster_weights, centers.shape[0], x.dtype, name="cluster_weights")
+    cluster_weights = PC.check_mixture_weights(cluster_weights, centers.shape[0], x.dtype, name="cluster_weights")
     theta0 = (centers, cluster_weights)
     args = (x, w.astype(x.dtype), jnp.asarray(beta, x.dtype))
     return _solve(_soft_kmeans_step, theta0, args, int(max_iter), float(tol))

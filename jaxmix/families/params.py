@@ -76,6 +76,7 @@ class GMMParams:
         raise a ValueError instead of giving NaN Cholesky factors, and so do
         NaN or infinite weights or means and negative weights.
         """
+        from jaxmix.engine import parameter_checks as PC
         from jaxmix.engine import validation as V
         from jaxmix.families.names import COVARIANCE_TYPES
 
@@ -101,7 +102,7 @@ class GMMParams:
         if not V.is_traced(weights) and bool(np.any(np.asarray(weights) < 0)):
             raise ValueError("weights must be >= 0 (mixing proportions)")
         V.check_finite(covariances, "covariances")
-        V.check_spd(covariances, covariance_type, "covariances")
+        PC.check_spd(covariances, covariance_type, "covariances")
         u = covariance_model(covariance_type).precisions_cholesky(covariances)
         return cls(weights, means, covariances, u, covariance_type)
 

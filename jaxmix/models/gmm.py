@@ -22,6 +22,7 @@ from jax.scipy.special import logsumexp
 
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import progress as _progress
 from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
@@ -398,16 +399,16 @@ def gmm(
     n, d = x.shape
     check_options(covariance_type, init, reg_covar, d, prior not in (None, False))
     overrides = (
-        None if weights_init is None else V.check_mixture_weights(weights_init, k, x.dtype),
+        None if weights_init is None else PC.check_mixture_weights(weights_init, k, x.dtype),
         None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),
-        None if precisions_init is None else V.check_precisions(precisions_init, covariance_type, k, d, x.dtype),
+        None if precisions_init is None else PC.check_precisions(precisions_init, covariance_type, k, d, x.dtype),
     )
     if prior is True:
         prior = GMMPrior()
     elif prior is False:
         prior = None
     if prior is not None:
-        prior = V.check_prior(prior, covariance_type, d, x.dtype, x=x)
+        prior = PC.check_prior(prior, covariance_type, d, x.dtype, x=x)
     group = restart_group_size(n, k, d, covariance_type, x.dtype.itemsize, n_init)
     chunk = a.chunk_size or gmm_chunk_size(n, k, d, covariance_type, x.dtype.itemsize, group)
     static = dict(

@@ -18,6 +18,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from jaxmix.engine import buckets as B
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows, scan_rows
 from jaxmix.engine.distances import log_probabilities
@@ -88,7 +89,7 @@ class _Prepared(NamedTuple):
 
 def _prepare(params: Any, x: Any, chunk_size: int | None) -> _Prepared:
     x = V.check_data(x, magnitude=False)
-    params = V.check_gmm_params(params, x.shape[1], x.dtype)
+    params = PC.check_gmm_params(params, x.shape[1], x.dtype)
     V.check_magnitude(x, "x", params.means)
     n, (k, d) = x.shape[0], params.means.shape
     small = B.toolbox_small(x)
@@ -243,6 +244,6 @@ def sample(key: jax.Array, params: GMMParams, n_samples: int) -> tuple[jax.Array
     """
     V.check_key(key)
     n_samples = V.check_positive_int(n_samples, "n_samples")
-    params = V.check_gmm_params(params, params.means.shape[-1], params.means.dtype)
+    params = PC.check_gmm_params(params, params.means.shape[-1], params.means.dtype)
     V.check_sample_size(n_samples, params)
     return _sample(key, params, n_samples=n_samples)

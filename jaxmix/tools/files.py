@@ -74,7 +74,7 @@ import jax
 import numpy as np
 
 from jaxmix.engine.disk import atomic_write, open_regular
-from jaxmix.engine.validation import positive_definite
+from jaxmix.engine.parameter_checks import positive_definite
 from jaxmix.families.names import COVARIANCE_TYPES
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model

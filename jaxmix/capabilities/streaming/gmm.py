@@ -33,6 +33,7 @@ from jaxmix.capabilities.streaming.programs import (
     _params_from_init,
     _to_device,
 )
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import check_covariance_type, covariance_model
@@ -128,7 +129,7 @@ def gmm(
     means0: np.ndarray | None = None
     method: str | None = None
     if isinstance(init, GMMParams):
-        given = V.check_gmm_params(init, d, dt, name="init")
+        given = PC.check_gmm_params(init, d, dt, name="init")
         if given.covariance_type != ctype or given.means.shape[0] != k:
             raise ValueError(
                 f"init holds {given.means.shape[0]} {given.covariance_type!r} components; "

@@ -12,6 +12,7 @@ import numpy as np
 from jaxmix.capabilities.sources import Source, as_source
 from jaxmix.capabilities.streaming.passes import _kmeans_chunk
 from jaxmix.capabilities.streaming.programs import _to_device
+from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows
 from jaxmix.engine.distances import log_probabilities, sq_norms
@@ -45,7 +46,7 @@ def _labeller(model: Any, d: int, dtype: np.dtype) -> tuple[Callable[[jax.Array]
     if isinstance(model, GMMResult):
         model = model.params
     if isinstance(model, GMMParams):
-        params = V.check_gmm_params(model, d, dtype, name="model")
+        params = PC.check_gmm_params(model, d, dtype, name="model")
         k, ctype = params.means.shape[0], params.covariance_type
         return lambda x: _gmm_per_row(
             params,
