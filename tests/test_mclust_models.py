@@ -352,3 +352,42 @@ def test_select_picks_the_generating_model(name):
     with jax.enable_x64(True):
         s = jaxmix.select(jax.random.key(0), _generated_by(name), (1, 2, 3), "mclust", n_init=3)
     assert (s.best_k, s.best_covariance_type) == (2, name), s.table()
+
+
+@pytest.mark.parametrize("name", ["EVI", "VEV"])
+def test_one_em_iteration_equals_numpy(name):
+    """From the same start, one EM iteration of `jaxmix.gmm` equals a NumPy E-step and the NumPy M-step above."""
+    x = _mixture_data(n=200)
+    rng = np.random.default_rng(7)
+    k = 3
+    model = covariance_model(name)
+    r0 = rng.dirichlet(np.ones(k), size=len(x))
+    nk0 = r0.sum(0)
+    m0 = (r0.T @ x) / nk0[:, None]
+    w0 = np.stack([((x - m).T * r0[:, j]) @ (x - m) for j, m in enumerate(m0)])
+    cov0 = _numpy_m_step(name, w0, nk0)  # a start inside the model's set
+    weights0 = np.array([0.2, 0.3, 0.5])
+    precisions0 = np.linalg.inv(cov0) if model.matrix else 1.0 / np.diagonal(cov0, axis1=1, axis2=2)
+    with jax.enable_x64(True):
+        got = jaxmix.gmm(
+            jax.random.key(0),
+            x,
+            k,
+            covariance_type=name,
+            weights_init=weights0,
+            means_init=m0,
+            precisions_init=precisions0,
+            max_iter=1,
+            tol=0.0,
+            reg_covar=0.0,
+        ).params
+    logp = np.stack([stats.multivariate_normal(m0[j], cov0[j]).logpdf(x) for j in range(k)], 1) + np.log(weights0)
+    resp = np.exp(logp - logp.max(1, keepdims=True))
+    resp /= resp.sum(1, keepdims=True)
+    nk = resp.sum(0)
+    means = (resp.T @ x) / nk[:, None]
+    w = np.stack([((x - m).T * resp[:, j]) @ (x - m) for j, m in enumerate(means)])
+    np.testing.assert_allclose(np.asarray(got.weights), nk / nk.sum(), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(got.means), means, rtol=1e-9, atol=1e-9)
+    dense = model.dense(np.asarray(got.covariances), k, 3)
+    np.testing.assert_allclose(dense, _numpy_m_step(name, w, nk), rtol=1e-6, atol=1e-9)
