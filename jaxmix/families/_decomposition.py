@@ -27,6 +27,12 @@ import numpy as np
 from jax import lax
 
 INNER_MAX_ITER = 100
+# Majorise-minimise steps of a common orientation (EVE, VVE) per EM iteration when started from the
+# previous iteration's covariances: each step lowers F, so the EM loop stays a generalised EM (the
+# likelihood never falls) and carries the orientation to convergence across iterations. On iris
+# (select, k = 1..9, 10 restarts, float64) 3 steps instead of up to 100 took EVE from 29.3 s to 4.3 s
+# and VVE from 12.7 s to 4.3 s with the same BIC table up to a few local optima at large k.
+ORIENTATION_WARM_STEPS = 3
 
 
 def floor(v: jax.Array) -> jax.Array:
@@ -44,13 +50,15 @@ def shape_of(v: jax.Array) -> jax.Array:
     return floor(v) / geometric_mean(v)[..., None]
 
 
-def iterate(step: Callable[[Any], tuple[Any, jax.Array]], state: Any, dtype: Any) -> Any:
-    """Apply `step(state) -> (state, change)` until `change` <= sqrt(eps) or `INNER_MAX_ITER` times."""
+def iterate(
+    step: Callable[[Any], tuple[Any, jax.Array]], state: Any, dtype: Any, max_iter: int = INNER_MAX_ITER
+) -> Any:
+    """Apply `step(state) -> (state, change)` until `change` <= sqrt(eps) or `max_iter` times."""
     tol = float(np.sqrt(np.finfo(dtype).eps))
 
     def cond(c: Any) -> jax.Array:
         i, _, change = c
-        return (i < INNER_MAX_ITER) & (change > tol)
+        return (i < max_iter) & (change > tol)
 
     def body(c: Any) -> Any:
         i, s, _ = c

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix.families._decomposition import (
+    INNER_MAX_ITER,
+    ORIENTATION_WARM_STEPS,
     common_orientation,
     diagonal_in,
     geometric_mean,
@@ -45,7 +47,8 @@ class EVE(Full):
             new = common_orientation(scatter, orient, inv_shapes, top)
             return new, jnp.max(jnp.abs(new - orient))
 
-        orient = iterate(step, previous_orientation(previous, scatter), scatter.dtype)
+        steps = INNER_MAX_ITER if previous is None else ORIENTATION_WARM_STEPS
+        orient = iterate(step, previous_orientation(previous, scatter), scatter.dtype, steps)
         b = diagonal_in(orient, scatter)
         volume = jnp.sum(jnp.where(nk > 0, geometric_mean(b), 0.0)) / jnp.sum(nk)
         return rotate(orient, volume * shape_of(b))

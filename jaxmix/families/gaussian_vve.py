@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix.families._decomposition import (
+    INNER_MAX_ITER,
+    ORIENTATION_WARM_STEPS,
     common_orientation,
     diagonal_in,
     floor,
@@ -41,7 +43,8 @@ class VVE(Full):
             new = common_orientation(scatter, orient, inv_shapes, top)
             return new, jnp.max(jnp.abs(new - orient))
 
-        orient = iterate(step, previous_orientation(previous, scatter), scatter.dtype)
+        steps = INNER_MAX_ITER if previous is None else ORIENTATION_WARM_STEPS
+        orient = iterate(step, previous_orientation(previous, scatter), scatter.dtype, steps)
         return rotate(orient, floor(diagonal_in(orient, scatter)) / nk_safe[:, None])
 
 
