@@ -130,3 +130,37 @@ def previous_orientation(previous: jax.Array | None, scatter: jax.Array) -> jax.
     k = previous.shape[0]
     mix = jnp.arange(1, k + 1, dtype=previous.dtype) / k  # distinct weights: ties in one are broken by another
     return jnp.linalg.eigh(jnp.einsum("k,kij->ij", mix, previous))[1]
+
+
+def volumes_and_common_shape(diag: jax.Array, nk: jax.Array, previous: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """lambda_k and one shape A for Sigma_k = lambda_k D_k A D_k^T, given diag(D_k^T W_k D_k) (k, d) (VEI: D_k = I;
+    VEV: the eigenvectors of W_k): alternate A = shape(sum_k diag_k / lambda_k) and
+    lambda_k = sum_j (diag_kj / A_j) / (d n_k) (Celeux and Govaert 1995), from the previous volumes."""
+    d = diag.shape[1]
+    live = (nk > 0)[:, None]
+
+    def shape(lam: jax.Array) -> jax.Array:
+        return shape_of(jnp.sum(jnp.where(live, diag / lam[:, None], 0.0), 0))
+
+    def step(lam: jax.Array) -> tuple[jax.Array, jax.Array]:
+        new = volumes(jnp.sum(diag / shape(lam), 1), nk, d)
+        return new, relative_change(new, lam)
+
+    lam = iterate(step, previous_volumes(previous, volumes(jnp.sum(diag, 1), nk, d)), diag.dtype)
+    return lam, shape(lam)
+
+
+def fit_common_orientation(
+    scatter: jax.Array, previous: jax.Array | None, inv_shapes: Callable[[jax.Array], jax.Array]
+) -> jax.Array:
+    """The common orientation D of EVE / VVE: majorise-minimise steps (`common_orientation`) with the
+    shapes given D (`inv_shapes(b)`, b = diag(D^T W_k D)), from the previous covariances' orientation;
+    `ORIENTATION_WARM_STEPS` of them once warm, up to `INNER_MAX_ITER` from a cold start."""
+    top = largest_eigenvalues(scatter)
+
+    def step(orient: jax.Array) -> tuple[jax.Array, jax.Array]:
+        new = common_orientation(scatter, orient, inv_shapes(diagonal_in(orient, scatter)), top)
+        return new, jnp.max(jnp.abs(new - orient))
+
+    steps = INNER_MAX_ITER if previous is None else ORIENTATION_WARM_STEPS
+    return iterate(step, previous_orientation(previous, scatter), scatter.dtype, steps)

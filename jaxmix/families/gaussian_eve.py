@@ -11,18 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxmix.families._decomposition import (
-    INNER_MAX_ITER,
-    ORIENTATION_WARM_STEPS,
-    common_orientation,
-    diagonal_in,
-    geometric_mean,
-    iterate,
-    largest_eigenvalues,
-    previous_orientation,
-    rotate,
-    shape_of,
-)
+from jaxmix.families._decomposition import diagonal_in, fit_common_orientation, geometric_mean, rotate, shape_of
 from jaxmix.families.gaussian_full import Full
 
 
@@ -39,16 +28,7 @@ class EVE(Full):
         self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
     ) -> jax.Array:
         live = (nk > 0)[:, None]
-
-        top = largest_eigenvalues(scatter)
-
-        def step(orient: jax.Array) -> tuple[jax.Array, jax.Array]:
-            inv_shapes = jnp.where(live, 1.0 / shape_of(diagonal_in(orient, scatter)), 0.0)
-            new = common_orientation(scatter, orient, inv_shapes, top)
-            return new, jnp.max(jnp.abs(new - orient))
-
-        steps = INNER_MAX_ITER if previous is None else ORIENTATION_WARM_STEPS
-        orient = iterate(step, previous_orientation(previous, scatter), scatter.dtype, steps)
+        orient = fit_common_orientation(scatter, previous, lambda b: jnp.where(live, 1.0 / shape_of(b), 0.0))
         b = diagonal_in(orient, scatter)
         volume = jnp.sum(jnp.where(nk > 0, geometric_mean(b), 0.0)) / jnp.sum(nk)
         return rotate(orient, volume * shape_of(b))

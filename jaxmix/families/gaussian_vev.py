@@ -10,14 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxmix.families._decomposition import (
-    iterate,
-    previous_volumes,
-    relative_change,
-    rotate,
-    shape_of,
-    volumes,
-)
+from jaxmix.families._decomposition import rotate, volumes_and_common_shape
 from jaxmix.families.gaussian_full import Full
 
 
@@ -33,20 +26,9 @@ class VEV(Full):
     def covariance(
         self, scatter: jax.Array, nk: jax.Array, nk_safe: jax.Array, previous: jax.Array | None = None
     ) -> jax.Array:
-        d = scatter.shape[-1]
         e, vecs = jnp.linalg.eigh(scatter)
-        e = jnp.maximum(e, 0.0)
-        live = (nk > 0)[:, None]
-
-        def shape(lam: jax.Array) -> jax.Array:
-            return shape_of(jnp.sum(jnp.where(live, e / lam[:, None], 0.0), 0))
-
-        def step(lam: jax.Array) -> tuple[jax.Array, jax.Array]:
-            new = volumes(jnp.sum(e / shape(lam), 1), nk, d)
-            return new, relative_change(new, lam)
-
-        lam = iterate(step, previous_volumes(previous, volumes(jnp.sum(e, 1), nk, d)), scatter.dtype)
-        return rotate(vecs, lam[:, None] * shape(lam)[None])
+        lam, shape = volumes_and_common_shape(jnp.maximum(e, 0.0), nk, previous)
+        return rotate(vecs, lam[:, None] * shape[None])
 
 
 MODEL = VEV()
