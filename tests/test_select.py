@@ -16,7 +16,7 @@ TYPES = ("full", "tied", "diag", "spherical")
 
 @pytest.mark.parametrize(
     ("init", "types", "ks"),
-    [("kmeans", ("diag", "spherical"), (4,)), ("k-means++", ("full", "tied"), (2,))],
+    [("kmeans", ("diag",), (4,)), ("k-means++", ("full", "tied"), (2,))],
 )
 def test_masked_k_equals_an_unmasked_fit_with_that_k(init, types, ks):
     with jax.enable_x64(True):
@@ -67,17 +67,19 @@ def test_old_faithful_agrees_with_mclust():
     # mclust (Scrucca et al. 2016, mclust 5; `mclustBIC(faithful)`): the best model is
     # EEE (tied) with 3 components, BIC -2314.386 in mclust's sign; VVV (full) with 2 has
     # -2322.192. Our EM reaches a slightly higher likelihood for EEE,3 than mclust's.
-    s = jaxmix.select(jax.random.key(0), FAITHFUL, range(1, 6), TYPES, n_init=10)
+    # The two matrix models only (the four-type grid is test_select_finds_the_true_k_..., heavy).
+    types = ("full", "tied")
+    s = jaxmix.select(jax.random.key(0), FAITHFUL, range(1, 6), types, n_init=10)
     assert (s.best_k, s.best_covariance_type) == (3, "tied"), s.table()
     i3, i2 = s.n_components.index(3), s.n_components.index(2)
-    assert abs(s.bic[i3, TYPES.index("tied")] - 2314.386) < 0.5
-    assert abs(s.bic[i2, TYPES.index("full")] - 2322.192) < 0.05
+    assert abs(s.bic[i3, types.index("tied")] - 2314.386) < 0.5
+    assert abs(s.bic[i2, types.index("full")] - 2322.192) < 0.05
     # mclust's second-best model is VVV,2: ours ranks it among the three best.
     order = np.argsort(s.bic, axis=None)[:3]
-    assert np.ravel_multi_index((i2, TYPES.index("full")), s.bic.shape) in order
+    assert np.ravel_multi_index((i2, types.index("full")), s.bic.shape) in order
     text = s.table()
     assert "tied (EEE)" in text and "best: k = 3, tied (EEE), BIC 2314." in text
-    assert len(s.rows()) == 20 and s.rows()[0]["k"] == 1
+    assert len(s.rows()) == 10 and s.rows()[0]["k"] == 1
     assert bool(np.all(s.icl >= s.bic - 1e-6))  # ICL adds an entropy penalty
 
 
