@@ -9,6 +9,7 @@ from sklearn.cluster import KMeans
 
 import jaxmix
 from jaxmix.engine import bounds as _bounds
+from jaxmix.engine import random as jr
 from jaxmix.models import kmeans as _kmeans
 
 KEY = jax.random.key(0)
@@ -88,7 +89,8 @@ def test_history_is_lyapunov_and_padded(blobs):
 
 def test_restarts_equal_loop_of_single_fits(blobs):
     x, _ = blobs
-    keys = jax.random.split(KEY, 5)
+    # restart r draws from the stream jaxmix.engine.random.split(KEY, n_init)[r] (raw uint32 key words)
+    keys = jr.split(KEY, 5)
     singles = [jaxmix.kmeans(k, x, 4, init="random", max_iter=20) for k in keys]
     best = min(singles, key=lambda s: float(s.inertia))
     r = jaxmix.kmeans(KEY, x, 4, init="random", n_init=5, max_iter=20)

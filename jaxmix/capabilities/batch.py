@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix.engine import random as jr
 from jaxmix.engine import validation as V
 from jaxmix.engine.loop import weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
@@ -122,7 +123,7 @@ def _kmeans_batch(key, xs, weights, init_centers, tol, *, n_clusters, init, n_in
         c0 = init_centers - shift[:, None, :]
     else:
         # The same keys as `kmeans(keys[i], xs[i], ..., n_init=n_init)`.
-        entry_keys = keys[:, None] if n_init == 1 else jax.vmap(lambda kk: jax.random.split(kk, n_init))(keys)
+        entry_keys = keys[:, None] if n_init == 1 else jax.vmap(lambda kk: jr.split(kk, n_init))(keys)
         seed = jax.vmap(  # over restarts, then problems
             jax.vmap(lambda kk, x, s, w: initial_centers(kk, x, s, w, None, init, k, n), in_axes=(0, None, None, None))
         )

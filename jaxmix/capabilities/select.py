@@ -42,6 +42,7 @@ from jax.scipy.special import logsumexp
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
+from jaxmix.engine import random as jr
 from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows, scan_rows
@@ -221,7 +222,7 @@ def _select_type(
     var, _ = scan_rows(col_var, jnp.zeros((d,), x.dtype), (x, weights), chunk_size)
     var = coll.allsum(var)
     var = jnp.maximum(var / total, jnp.finfo(x.dtype).tiny)  # per-feature variance of the data
-    keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
+    keys = jr.split(key, n_init) if n_init > 1 else jr.words(key)[None]
 
     def one(k, key, start):
         active = jnp.arange(k_max) < k
@@ -365,8 +366,8 @@ def select(
     `len(n_components) * n_init * max_iter` EM iterations of the largest k.
 
     Args:
-      key: a JAX PRNG key. Restart r of every k uses
-        `jax.random.split(key, n_init)[r]`, so each cell equals
+      key: a JAX PRNG key. Restart r of every k draws from the same stream as
+        restart r of `jaxmix.gmm` (`jaxmix.engine.random.split`), so each cell equals
         `jaxmix.gmm(key, x, k, covariance_type=..., n_init=n_init)` with the
         same `init`, `max_iter`, `tol` and `reg_covar`.
       x: (n_samples, n_features) data.

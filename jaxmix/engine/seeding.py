@@ -15,33 +15,19 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmix.engine import collective as coll
+from jaxmix.engine import random as jr
 from jaxmix.engine.chunks import map_rows, row_pass_chunk, scan_rows
 
 
 def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Uniform draws in [0, 1) that pick the same rows for float32 and float64 copies of the data.
-
-    JAX draws float32 and float64 uniforms from different bits, so the same
-    key would seed a float32 and a float64 copy of the data differently.
-    Here float64 draws are the float32 draw (a multiple of 2^-23) plus a
-    second float32 draw scaled below that grid: the float32 draw is the
-    float64 one rounded down to the grid, so both precisions choose the
-    same row unless a row's boundary falls within 2^-23 of the draw, while
-    float64 keeps a fine resolution for very many rows. Other dtypes draw
-    as JAX does.
-    """
-    if jnp.dtype(dtype) != jnp.float64:
-        return jax.random.uniform(key, shape, dtype)
-    coarse = jax.random.uniform(key, shape, jnp.float32).astype(dtype)
-    fine = jax.random.uniform(jax.random.fold_in(key, 1), shape, jnp.float32).astype(dtype)
-    return coarse + fine * 2.0**-23  # < 1: coarse <= 1 - 2^-23, fine < 1
+    """Uniform draws in [0, 1) that pick the same rows for float32 and float64 copies of the data
+    (`jaxmix.engine.random.uniform`)."""
+    return jr.uniform(key, shape, dtype)
 
 
 def gumbel(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Standard Gumbel draws, ordered alike for float32 and float64 (see `uniform`)."""
-    if jnp.dtype(dtype) != jnp.float64:
-        return jax.random.gumbel(key, shape, dtype)
-    return -jnp.log(-jnp.log(jnp.maximum(uniform(key, shape, dtype), jnp.finfo(dtype).tiny)))
+    """Standard Gumbel draws, ordered alike for float32 and float64."""
+    return jr.gumbel(key, shape, dtype)
 
 
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
@@ -98,11 +84,8 @@ def kmeans_plusplus(
     # E-step's (rows, k) ones.
     chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
     # All uniform draws at once: no PRNG in the loop body (less to compile).
-    u = jax.vmap(
-        lambda j: jax.vmap(lambda t: uniform(jax.random.fold_in(jax.random.fold_in(key, j), t), (), x.dtype))(
-            jnp.arange(n_trials)
-        )
-    )(jnp.arange(n_clusters))
+    per_centre = jr.fold_in(key, jnp.arange(n_clusters)[:, None])  # (k, 1, 2)
+    u = uniform(jr.fold_in(per_centre, jnp.arange(n_trials)[None, :]), (), x.dtype)  # (k, T)
     if n_active is None:
         upper: Any = n_clusters
         trial_ok = jnp.ones((n_trials,), bool)

@@ -24,6 +24,7 @@ from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import progress as _progress
+from jaxmix.engine import random as jr
 from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows
@@ -184,13 +185,13 @@ def _gmm(
         params, info = fit(key, x, weights, shift, tol, reg_covar, resolved, overrides, start=start)
     elif restart_group is None or restart_group >= n_init:
         valid = jnp.ones((n_init,), bool) if n_valid is None else jnp.arange(n_init) < n_valid
-        params, info, _ = best_of(jax.random.split(key, n_init), valid, starts)
+        params, info, _ = best_of(jr.split(key, n_init), valid, starts)
     else:
         # Many restarts: vmapped groups run one after the other (lax.map), so
         # memory follows the group, not n_init; the winner is the same.
         n_groups = -(-n_init // restart_group)
         padded = n_groups * restart_group
-        keys = jax.random.split(key, n_init)
+        keys = jr.split(key, n_init)
         keys = jnp.concatenate([keys, keys[: padded - n_init]]) if padded > n_init else keys
         valid = jnp.arange(padded) < (n_init if n_valid is None else n_valid)
         grouped = None

@@ -12,6 +12,7 @@ from jax import lax
 from jax.scipy.special import logsumexp
 
 from jaxmix.engine import collective as coll
+from jaxmix.engine import random as jr
 from jaxmix.engine.chunks import default_chunk_size, top_rows
 from jaxmix.engine.loop import weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
@@ -49,7 +50,7 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=
     if method == "random":
 
         def resp(xc, ids):
-            u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i), (k,), dtype=xc.dtype))(ids)
+            u = jr.uniform(jr.fold_in(key, ids), (k,), xc.dtype)  # (c, k); row i from its own stream
             return u / jnp.sum(u, axis=1, keepdims=True), jnp.zeros((xc.shape[0],), xc.dtype)
 
         return accumulate(x, weights, shift, resp, ctype, k, chunk_size, with_ids=True)
@@ -98,7 +99,7 @@ def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
     (bench/cold.py).
     """
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
-    keys = jax.random.split(key, n_init) if n_init > 1 else key[None]
+    keys = jr.split(key, n_init) if n_init > 1 else jr.words(key)[None]
 
     def per_count(n_act):
         active = jnp.arange(k) < n_act

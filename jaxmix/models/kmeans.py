@@ -24,6 +24,7 @@ from jaxmix.engine import bounds
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
+from jaxmix.engine import random as jr
 from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
@@ -423,7 +424,7 @@ def _kmeans(
     if n_init == 1:
         centers, info, labels, dist = fit(seed(key, init_centers))
     else:
-        keys = jax.random.split(key, n_init)
+        keys = jr.split(key, n_init)
         # Seeding is vmapped either way: k-means++ then scores every
         # restart's candidates in one GEMM pass over the data.
         c0s = jax.vmap(lambda kk: seed(kk, None))(keys)

@@ -25,6 +25,7 @@ from jax.scipy.special import logsumexp
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
+from jaxmix.engine import random as jr
 from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size, map_rows, scan_rows
@@ -174,7 +175,7 @@ def _soft_kmeans(
     if n_init == 1:
         (centers, pi), info = fit(key, x, weights, shift, tol_abs, beta, init_centers)
     else:
-        keys = jax.random.split(key, n_init)
+        keys = jr.split(key, n_init)
         params, infos = jax.vmap(fit, in_axes=(0,) + (None,) * 6)(keys, x, weights, shift, tol_abs, beta, init_centers)
         final = jax.vmap(lambda c, p: e_step(x, weights, shift, c, p, beta, chunk_size).objective)(*params)
         if n_valid is not None:  # padding restarts never win

@@ -22,6 +22,7 @@ from jaxmix.capabilities.online.passes import (
     _uniform,
     _weighted_mean,
 )
+from jaxmix.engine import random as jr
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
 from jaxmix.engine.programs import fit_jit
@@ -74,7 +75,7 @@ def _mbk_seed(key, x, w, init_centers, *, n_clusters, method, n_init, chunk_size
     if n_init == 1:
         c0 = initial_centers(key, x, shift, w, init_centers, method, n_clusters, chunk_size)
     else:
-        keys = jax.random.split(key, n_init)
+        keys = jr.split(key, n_init)
         c0s = jax.vmap(lambda kk: initial_centers(kk, x, shift, w, None, method, n_clusters, chunk_size))(keys)
         inertia = jax.vmap(lambda c: K.e_step(x, w, shift, c, chunk_size).inertia)(c0s)
         c0 = c0s[jnp.argmin(jnp.where(jnp.isfinite(inertia), inertia, jnp.inf))]
