@@ -47,15 +47,24 @@ def test_round_rows_and_plan():
 
 def test_k_sweep_compiles_one_program_per_bucket():
     x = _wine_like(150, 7)
-    jaxmix.kmeans(KEY, x, 2, n_init=3).inertia.block_until_ready()  # the k <= 8 program
+    jaxmix.kmeans(KEY, x, 2, n_init=3).inertia.block_until_ready()  # the k <= 16 program (small data)
     before = len(_compiles)
-    for k in range(2, 9):
+    for k in (2, 3, 5, 8, 9, 12, 16):
         for n_init, max_iter in ((3, 300), (4, 50)):
             jaxmix.kmeans(KEY, x, k, n_init=n_init, max_iter=max_iter).inertia.block_until_ready()
     assert len(_compiles) == before, _compiles[before:]  # not even an eager validation op
-    jaxmix.kmeans(KEY, x, 9, n_init=3).inertia.block_until_ready()
-    jaxmix.kmeans(KEY, x, 16, n_init=3).inertia.block_until_ready()
-    assert len(_compiles) == before + 1  # k = 9..16: one more program
+    jaxmix.kmeans(KEY, x, 17, n_init=3).inertia.block_until_ready()
+    jaxmix.kmeans(KEY, x, 32, n_init=3).inertia.block_until_ready()
+    assert len(_compiles) == before + 1  # k = 17..32: one more program
+
+
+def test_k_buckets_start_at_16_only_on_the_smallest_data():
+    # wine with 10 restarts: 192 rows x 16 clusters x 13 x 16 restarts = 0.64M multiply-adds per iteration
+    assert _buckets.sweep_min_k(178, 13, 10) == 16
+    p = _buckets.plan(178, 3, 13, 10, 300, _buckets.sweep_min_k(178, 13, 10))
+    assert (p.rows, p.k_program, p.n_init_program) == (192, 16, 16) and p.work <= _jit.TINY_WORK
+    assert _buckets.sweep_min_k(5000, 13, 10) == _buckets.MIN_K  # larger data: masked clusters would cost real time
+    assert _buckets.plan(5000, 3, 13, 10, 300, _buckets.MIN_K).k_program == 8
 
 
 def test_gmm_grid_shares_programs():
@@ -295,7 +304,7 @@ def test_compile_notice_on_the_progress_display(capfd, monkeypatch):
     monkeypatch.setattr(_jit, "NOTICE_S", 0.0)
     x = _wine_like(33, 11)  # a size no other test compiles
     jaxmix.kmeans(KEY, x, 3, progress=True)
-    assert "compiling kmeans for n_clusters=8" in capfd.readouterr().err
+    assert "compiling kmeans for n_clusters=16" in capfd.readouterr().err
 
 
 def test_masked_soft_kmeans_equals_exact_k(monkeypatch):

@@ -6,7 +6,8 @@ small data set. So a small fit runs in a program for *rounded-up* sizes:
 
 - rows: n rounded up to the next of 4 steps per octave (..., 128, 160, 192,
   224, 256, ...), the extra rows of weight 0 (they change nothing);
-- clusters / components: k rounded up to a power of two, at least 8, the
+- clusters / components: k rounded up to a power of two, at least 8 (16
+  for k-means and soft k-means on the smallest data, `sweep_min_k`), the
   extra ones masked out (zero weight, never nearest, never counted, seeded
   from draws that do not depend on k): the fit equals the exact-k fit from
   the same key;
@@ -14,7 +15,7 @@ small data set. So a small fit runs in a program for *rounded-up* sizes:
 - iterations: max_iter is a traced bound; only the history's length,
   rounded up to a power of two (at least 1024), is static.
 
-A k sweep (k = 2..10) then compiles two programs, not nine; a grid search
+A k sweep (k = 2..10) then compiles one or two programs, not nine; a grid search
 over n_init, max_iter or slightly different row counts compiles none anew.
 
 The padding costs arithmetic, so it applies only where compiling dominates:
@@ -31,6 +32,13 @@ import numpy as np
 
 SMALL_WORK = 2**24
 MIN_K = 8
+# k-means and soft k-means on data this small (at most SWEEP_WORK multiply-adds per iteration
+# with SWEEP_K clusters, after rounding rows and restarts) start the k buckets at SWEEP_K: a
+# k sweep over 2..16 then compiles one program, not two, and the masked clusters cost
+# microseconds per iteration. Wine (178 x 13, n_init=10): 192 * 16 * 13 * 16 = 0.64M. Equal to
+# `programs.TINY_WORK`: these programs compile with the options for compile speed.
+SWEEP_K = 16
+SWEEP_WORK = 2**20
 MIN_HISTORY = 1024
 
 
@@ -60,10 +68,17 @@ class Plan(NamedTuple):
     work: int  # multiply-adds per iteration of the distance pass (rows * k_program * d * n_init_program)
 
 
-def plan(n: int, k: int, d: int, n_init: int, max_iter: int) -> Plan | None:
-    """Bucketed sizes for a fit of (n, d) data with k clusters, or None where exact sizes pay."""
+def sweep_min_k(n: int, d: int, n_init: int) -> int:
+    """The k-means family's smallest k bucket for (n, d) data: `SWEEP_K` where a fit with that many
+    clusters stays within `SWEEP_WORK` multiply-adds per iteration, else `MIN_K`."""
+    return SWEEP_K if round_rows(n) * SWEEP_K * d * pow2(n_init) <= SWEEP_WORK else MIN_K
+
+
+def plan(n: int, k: int, d: int, n_init: int, max_iter: int, min_k: int = MIN_K) -> Plan | None:
+    """Bucketed sizes for a fit of (n, d) data with k clusters (rounded up to a power of two of at
+    least `min_k`), or None where exact sizes pay."""
     rows = round_rows(n)
-    kp = min(pow2(k, MIN_K), rows)
+    kp = min(pow2(k, min_k), rows)
     if kp < k:  # k close to n: no room to round k
         kp = k
     ni = pow2(n_init)

@@ -200,7 +200,11 @@ def _gmm(
             grouped = starts.reshape((n_groups, restart_group, *starts.shape[1:]))
         params, info, ll = lax.map(
             lambda g: best_of(*g),
-            (keys.reshape((n_groups, restart_group)), valid.reshape((n_groups, restart_group)), grouped),
+            (
+                keys.reshape((n_groups, restart_group, *keys.shape[1:])),
+                valid.reshape((n_groups, restart_group)),
+                grouped,
+            ),
         )
         (params, info), _ = select_best((params, info), ll, minimize=False)
     labels, ll = _final(x, weights, shift, params, chunk_size)

@@ -543,7 +543,7 @@ def kmeans(
     algorithm = choose_algorithm(algorithm, n, k, a.max_iter)
     tol_arr = V.scalar(tol, x.dtype)
     exact = algorithm != "lloyd" or V.is_traced(x) or S.row_axes_of(x) is not None
-    p = None if exact else B.plan(n, k, d, n_init, a.max_iter)
+    p = None if exact else B.plan(n, k, d, n_init, a.max_iter, B.sweep_min_k(n, d, n_init))
     if p is None:
         static = dict(
             n_clusters=k,

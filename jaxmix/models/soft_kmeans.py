@@ -260,7 +260,11 @@ def soft_kmeans(
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
     beta_arr, tol_arr = V.scalar(beta, x.dtype), V.scalar(tol, x.dtype)
-    p = None if V.is_traced(x) or S.row_axes_of(x) is not None else B.plan(n, k, d, n_init, a.max_iter)
+    p = (
+        None
+        if V.is_traced(x) or S.row_axes_of(x) is not None
+        else B.plan(n, k, d, n_init, a.max_iter, B.sweep_min_k(n, d, n_init))
+    )
     if p is not None:  # a small fit: the program of its size bucket (see _buckets)
         (xp, wp, given, *counts), static = B.centroid_inputs(
             p, x, a.weights, init_centers, method, a.chunk_size, progress
