@@ -70,3 +70,14 @@ def test_streams_work_inside_jit_vmap_and_on_traced_keys(n_init):
 
     out = draw(jax.random.key(5))
     np.testing.assert_array_equal(out, jr.uniform(jr.split(jax.random.key(5), n_init), (2,), jnp.float32))
+
+
+def test_draws_at_counters_are_the_streams_bits():
+    key = jax.random.key(6)
+    np.testing.assert_array_equal(jr.uniform_at(key, np.arange(4), jnp.float32), jr.uniform(key, (4,), jnp.float32))
+    with jax.enable_x64(True):
+        u = jr.uniform_at(key, np.array([[3, 70]]), jnp.float64)
+        assert u.shape == (1, 2) and u.dtype == jnp.float64
+        np.testing.assert_array_equal(
+            np.floor(np.asarray(u) * 2.0**24) / 2.0**24, jr.uniform_at(key, [[3, 70]], jnp.float32)
+        )

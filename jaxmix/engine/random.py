@@ -93,6 +93,18 @@ def bits(key: Any, shape: tuple[int, ...]) -> jax.Array:
     return _hash(w, c, 0)
 
 
+def uniform_at(key: Any, counters: Any, dtype: Any) -> jax.Array:
+    """Uniform draws in [0, 1) at given uint32 `counters` of one stream (one hash per draw; a draw
+    depends only on the key and its counter), ordered alike in float32 and float64 (see `uniform`)."""
+    w = words(key)
+    c = jnp.asarray(counters).astype(jnp.uint32)
+    coarse = (_hash(w, c, 0) >> 8).astype(jnp.float32) * np.float32(2.0**-24)
+    if jnp.dtype(dtype) != jnp.float64:
+        return coarse.astype(dtype)
+    fine = (_hash(w, c, _SALT[0]) >> 8).astype(jnp.float64) * 2.0**-24
+    return coarse.astype(jnp.float64) + fine * 2.0**-24
+
+
 def uniform(key: Any, shape: tuple[int, ...], dtype: Any) -> jax.Array:
     """Uniform draws in [0, 1), ordered alike in float32 and float64.
 

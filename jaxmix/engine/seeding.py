@@ -66,8 +66,8 @@ def kmeans_plusplus(
     centre keeps probability 0. Under `vmap` over restarts the GEMM covers
     every restart's candidates in one pass over the data.
 
-    The uniform draw of centre j, candidate t comes from
-    `fold_in(fold_in(key, j), t)`: the first k centres are the same whatever
+    The uniform draw of centre j, candidate t is the stream's draw number
+    64 j + t (`random.uniform_at`): the first k centres are the same whatever
     `n_clusters` is, which makes a masked fit (`n_active`) equal to a fit
     with `n_active` clusters.
 
@@ -84,8 +84,9 @@ def kmeans_plusplus(
     # E-step's (rows, k) ones.
     chunk_size = max(chunk_size, row_pass_chunk(n, max(d, n_trials), x.dtype.itemsize))
     # All uniform draws at once: no PRNG in the loop body (less to compile).
-    per_centre = jr.fold_in(key, jnp.arange(n_clusters)[:, None])  # (k, 1, 2)
-    u = uniform(jr.fold_in(per_centre, jnp.arange(n_trials)[None, :]), (), x.dtype)  # (k, T)
+    # Draw (j, t) at counter 64 j + t (n_trials < 64 for any k): independent of n_clusters.
+    counters = 64 * jnp.arange(n_clusters, dtype=jnp.uint32)[:, None] + jnp.arange(n_trials, dtype=jnp.uint32)[None]
+    u = jr.uniform_at(key, counters, x.dtype)  # (k, T)
     if n_active is None:
         upper: Any = n_clusters
         trial_ok = jnp.ones((n_trials,), bool)
