@@ -84,6 +84,24 @@ def test_gmm_grid_shares_programs():
     assert sorted(_compiles[before:]) == ["jit(_gmm)"] * 3, _compiles[before:]
 
 
+def test_toolbox_scores_every_covariance_model_in_one_program(monkeypatch):
+    from jaxmix.models import mixture
+
+    x = _wine_like(100, 3, seed=4)
+    fits = {ct: jaxmix.gmm(KEY, x, 3, covariance_type=ct, max_iter=10) for ct in ("full", "tied", "diag", "EEI")}
+    jaxmix.bic(fits["full"].params, x).block_until_ready()
+    before = len(_compiles)
+    got = {
+        ct: (float(jaxmix.bic(f.params, x)), np.asarray(jaxmix.predict_proba(f.params, x))) for ct, f in fits.items()
+    }
+    # bic reuses the full model's program for all four; predict_proba compiles one program for all four
+    assert _compiles[before:] == ["jit(_per_row)"], _compiles[before:]
+    monkeypatch.setattr(mixture, "DENSE_TOOLBOX_WORK", 0)  # each model's own formula
+    for ct, f in fits.items():
+        np.testing.assert_allclose(got[ct][0], float(jaxmix.bic(f.params, x)), rtol=1e-5)
+        np.testing.assert_allclose(got[ct][1], jaxmix.predict_proba(f.params, x), atol=1e-5)
+
+
 @pytest.mark.parametrize("init", ["k-means++", "random"])
 def test_masked_kmeans_equals_exact_k(init, monkeypatch):
     x = _wine_like()

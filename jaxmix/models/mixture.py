@@ -101,8 +101,31 @@ def _prepare(params: Any, x: Any, chunk_size: int | None) -> _Prepared:
     else:
         w = jnp.ones((n,), x.dtype)
     padded = _pad_components(params) if small else params
-    work = gmm_work(xp.shape[0] * padded.means.shape[0] * d, params.covariance_type, d) if small else None
+    if small and xp.shape[0] * padded.means.shape[0] * d * d <= DENSE_TOOLBOX_WORK:
+        padded = _as_full(padded)
+    work = gmm_work(xp.shape[0] * padded.means.shape[0] * d, padded.covariance_type, d) if small else None
     return _Prepared(padded, xp, w, min(chunk, xp.shape[0]), n, k, params, work)
+
+
+# A small toolbox pass (at most this many multiply-adds with full matrices) runs every covariance
+# model as full matrices: one program then serves all of them (a BIC grid over four types compiles
+# one scoring program, not four), and the pass costs microseconds more.
+DENSE_TOOLBOX_WORK = 2**22
+
+
+def _as_full(params: GMMParams) -> GMMParams:
+    """The same mixture with (k, d, d) covariances and precision factors, on the host (or as is)."""
+    if params.covariance_type == "full" or V.host(params.means) is None:
+        return params
+    model = covariance_model(params.covariance_type)
+    k, d = params.means.shape
+    return GMMParams(
+        params.weights,
+        params.means,
+        model.dense(np.asarray(params.covariances), k, d),
+        model.dense(np.asarray(params.precisions_cholesky), k, d),
+        "full",
+    )
 
 
 def _pad_components(params: GMMParams) -> GMMParams:
