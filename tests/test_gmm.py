@@ -336,11 +336,16 @@ def test_em_with_fixed_isotropic_covariance_is_soft_kmeans(beta):
         cov = jnp.full((3,), 1.0 / (2 * beta))
         params = jaxmix.GMMParams.from_covariances(jnp.full((3,), 1 / 3), jnp.asarray(c0), cov, "spherical")
         w = jnp.ones(len(x))
-        for _ in range(n_iter):
+
+        @jax.jit  # one compiled step, not an eager compile per operation
+        def step(params):
             stats = gmm_em.e_step(jnp.asarray(x), w, jnp.zeros(2), params, 64)
-            params = jaxmix.GMMParams.from_covariances(
+            return jaxmix.GMMParams.from_covariances(
                 stats.resp / stats.resp.sum(), stats.sums / stats.resp[:, None], cov, "spherical"
             )
+
+        for _ in range(n_iter):
+            params = step(params)
         soft = jaxmix.soft_kmeans(KEY, x, 3, beta=beta, init=c0, max_iter=n_iter, tol=0.0)
         np.testing.assert_allclose(soft.centers, params.means, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(soft.weights, params.weights, rtol=1e-9, atol=1e-12)

@@ -141,10 +141,8 @@ def test_padded_rows_equal_unpadded():
     b = jaxmix.kmeans(KEY, xp, 4, n_init=2, weights=w)
     np.testing.assert_allclose(a.centers, b.centers, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(a.labels, b.labels[:178])
-    g = jaxmix.gmm(KEY, x, 3, covariance_type="full")
-    h = jaxmix.gmm(KEY, xp, 3, covariance_type="full", weights=w)
-    np.testing.assert_allclose(g.params.means, h.params.means, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(g.log_likelihood, h.log_likelihood, rtol=1e-5)
+    # (a mixture's zero-weight rows: tests/test_gmm.py::test_zero_weight_rows_change_nothing; its
+    # k-means start seeds as above)
 
 
 def test_input_is_not_mutated_and_bucketed_results_keep_dtype():
