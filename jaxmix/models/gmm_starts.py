@@ -103,8 +103,12 @@ def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
 
     def per_count(n_act):
         active = jnp.arange(k) < n_act
+        if n_init == 1:  # no vmap of one: less to trace (a fit with one restart)
+            return start_centers(keys[0], x, weights, shift, k, init, chunk_size, active)[None]
         return jax.vmap(lambda kk: start_centers(kk, x, weights, shift, k, init, chunk_size, active))(keys)
 
+    if n_active.shape[0] == 1:
+        return per_count(n_active[0])[None] + shift
     return jax.vmap(per_count)(n_active) + shift
 
 
