@@ -93,11 +93,10 @@ def bits(key: Any, shape: tuple[int, ...]) -> jax.Array:
     return _hash(w, c, 0)
 
 
-def uniform_at(key: Any, counters: Any, dtype: Any) -> jax.Array:
-    """Uniform draws in [0, 1) at given uint32 `counters` of one stream (one hash per draw; a draw
-    depends only on the key and its counter), ordered alike in float32 and float64 (see `uniform`)."""
-    w = words(key)
-    c = jnp.asarray(counters).astype(jnp.uint32)
+def _unit(w: jax.Array, c: Any, dtype: Any) -> jax.Array:
+    """Uniform [0, 1) draws at counters `c` of streams `w` (broadcast): a float32 draw is a multiple
+    of 2^-24; a float64 draw adds a second hash below that grid, so both precisions choose the same
+    row of an inverse-CDF draw unless a boundary falls within 2^-24."""
     coarse = (_hash(w, c, 0) >> 8).astype(jnp.float32) * np.float32(2.0**-24)
     if jnp.dtype(dtype) != jnp.float64:
         return coarse.astype(dtype)
@@ -105,19 +104,18 @@ def uniform_at(key: Any, counters: Any, dtype: Any) -> jax.Array:
     return coarse.astype(jnp.float64) + fine * 2.0**-24
 
 
-def uniform(key: Any, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Uniform draws in [0, 1), ordered alike in float32 and float64.
+def uniform_at(key: Any, counters: Any, dtype: Any) -> jax.Array:
+    """Uniform draws in [0, 1) at given uint32 `counters` of one stream (one hash per draw; a draw
+    depends only on the key and its counter)."""
+    return _unit(words(key), jnp.asarray(counters).astype(jnp.uint32), dtype)
 
-    A float32 draw is a multiple of 2^-24; the float64 draw is that value
-    plus a second draw scaled below the grid, so both precisions choose the
-    same row of an inverse-CDF draw unless a boundary falls within 2^-24.
-    """
-    dtype = jnp.dtype(dtype)
-    coarse = (bits(key, shape) >> 8).astype(jnp.float32) * np.float32(2.0**-24)
-    if dtype != jnp.float64:
-        return coarse.astype(dtype)
-    fine = (bits(fold_in(key, 1), shape) >> 8).astype(jnp.float64) * 2.0**-24
-    return coarse.astype(jnp.float64) + fine * 2.0**-24
+
+def uniform(key: Any, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """Uniform draws of `shape` per stream (counters 0, 1, ... in flat order), ordered alike in
+    float32 and float64 (see `_unit`)."""
+    w = words(key)
+    c = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.uint32).reshape(shape)
+    return _unit(w.reshape(w.shape[:-1] + (1,) * len(shape) + (2,)), c, dtype)
 
 
 def gumbel(key: Any, shape: tuple[int, ...], dtype: Any) -> jax.Array:
