@@ -19,17 +19,6 @@ from jaxmix.engine import random as jr
 from jaxmix.engine.chunks import map_rows, row_pass_chunk, scan_rows
 
 
-def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Uniform draws in [0, 1) that pick the same rows for float32 and float64 copies of the data
-    (`jaxmix.engine.random.uniform`)."""
-    return jr.uniform(key, shape, dtype)
-
-
-def gumbel(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Standard Gumbel draws, ordered alike for float32 and float64."""
-    return jr.gumbel(key, shape, dtype)
-
-
 def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.Array, n_clusters: int) -> jax.Array:
     """`n_clusters` distinct rows drawn without replacement, weighted by `weights`.
 
@@ -37,7 +26,7 @@ def random_points(key: jax.Array, x: jax.Array, shift: jax.Array, weights: jax.A
     rows (as `jax.random.choice(..., replace=False)` would do).
     """
     n = weights.shape[0]
-    g = gumbel(key, (coll.global_rows(n),), x.dtype)
+    g = jr.gumbel(key, (coll.global_rows(n),), x.dtype)
     if coll.sharded():  # this shard's slice of the same draws as on one device
         g = lax.dynamic_slice_in_dim(g, coll.row_offset(n), n)
     logw = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, jnp.finfo(x.dtype).tiny)), -jnp.inf)
