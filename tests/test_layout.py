@@ -34,8 +34,13 @@ def test_imports_point_one_way():
 
 
 def test_a_family_is_one_module_and_one_registry_line():
-    """Every registered family but the renamed ones lives in its own families/gaussian_*.py module."""
+    """Every registered family but the renamed ones lives in its own families/gaussian_*.py module
+    (the engine's internal ones, `names.INTERNAL_MODULES`, too)."""
+    from jaxmix.families.names import INTERNAL_MODULES
+
     modules = {p.stem for p in (PKG / "families").glob("gaussian_*.py")}
     owners = {type(m).__module__.rsplit(".", 1)[1] for m in registry.COVARIANCE_MODELS.values()}
-    assert owners == modules
+    internal = {type(registry.covariance_model(n)).__module__.rsplit(".", 1)[1] for n in INTERNAL_MODULES}
+    assert owners | internal == modules
+    assert not owners & internal
     assert tuple(registry.COVARIANCE_MODELS) == COVARIANCE_TYPES

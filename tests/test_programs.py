@@ -79,9 +79,41 @@ def test_gmm_grid_shares_programs():
             g = jaxmix.gmm(KEY, x, k, covariance_type="diag", n_init=n_init, max_iter=20 + k)
             assert g.params.means.shape == (k, 4) and g.history.shape == (20 + k,)
     assert len(_compiles) == before, _compiles[before:]
-    for covariance_type in ("full", "tied", "spherical"):  # a new mixture program each, no new start program
-        jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=3).log_likelihood.block_until_ready()
-    assert sorted(_compiles[before:]) == ["jit(_gmm)"] * 3, _compiles[before:]
+    for covariance_type in ("full", "tied", "spherical", "EII", "EEI"):
+        # closed-form models of small data run as full matrices: the same program as diag
+        g = jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=3)
+        assert g.params.covariance_type == covariance_type
+    assert _compiles[before:] == [], _compiles[before:]
+    jaxmix.gmm(KEY, x, 3, covariance_type="VEI", n_init=3).log_likelihood.block_until_ready()
+    assert _compiles[before:] == ["jit(_gmm)"], _compiles[before:]  # an iterative M-step: a program of its own
+
+
+def test_select_grid_of_closed_form_types_compiles_one_fitting_program():
+    x = _wine_like(90, 2, seed=5)
+    before = len(_compiles)
+    s = jaxmix.select(KEY, x, range(1, 4), ("full", "tied", "diag", "spherical", "EEI"), n_init=2, max_iter=30)
+    assert sorted(_compiles[before:]) == ["jit(_select_type)", "jit(_starts)"], _compiles[before:]
+    assert s.fit(2, "diag").params.covariances.shape == (2, 2)
+    assert s.fit(2, "tied").params.covariances.shape == (2, 2) and s.fit(3, "EEI").params.covariances.shape == (3, 2)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical", "EII", "EEI"])
+def test_dense_fit_equals_the_models_own_program(monkeypatch, covariance_type):
+    """A small fit run as full matrices with a traced projection (`gaussian_dense`) gives the model's
+    own program's fit: same labels, iterations, shapes, and parameters to float32 round-off."""
+    from jaxmix.families import gaussian_dense
+
+    x = _wine_like(150, 3, seed=2)
+    dense = jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=2, max_iter=60)
+    monkeypatch.setattr(gaussian_dense, "DENSE_FIT_WORK", 0)
+    own = jaxmix.gmm(KEY, x, 3, covariance_type=covariance_type, n_init=2, max_iter=60)
+    assert dense.params.covariances.shape == own.params.covariances.shape
+    assert int(dense.n_iter) == int(own.n_iter)
+    np.testing.assert_array_equal(np.asarray(dense.labels), np.asarray(own.labels))
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        a, b = np.asarray(getattr(dense.params, name)), np.asarray(getattr(own.params, name))
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(float(dense.log_likelihood), float(own.log_likelihood), rtol=1e-5)
 
 
 def test_toolbox_scores_every_covariance_model_in_one_program(monkeypatch):

@@ -48,6 +48,7 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows, scan_rows
 from jaxmix.engine.loop import select_best, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
+from jaxmix.families.gaussian_dense import from_dense, projection_code
 from jaxmix.families.names import COVARIANCE_TYPES, mclust_models
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import check_covariance_type, covariance_model
@@ -196,6 +197,7 @@ def _select_type(
     limit=None,
     n_valid=None,
     starts=None,
+    projection=None,
     *,
     covariance_type,
     k_max,
@@ -209,7 +211,8 @@ def _select_type(
     A bucketed grid (`buckets`) passes `limit` (the iteration bound, at most
     `max_iter`, the history's length) and `n_valid` (restarts that count), and
     `starts` (len(ks), n_init, k_max, d): the starting centres of every cell's
-    restarts, from the `gmm_starts._starts` program that all covariance types share."""
+    restarts, from the `gmm_starts._starts` program that all covariance types share; for
+    covariance_type "dense", the traced `projection` of the model it fits (`gaussian_dense`)."""
     ctype = covariance_type
     d = x.shape[1]
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
@@ -244,6 +247,7 @@ def _select_type(
             active=active,
             limit=limit,
             start=start,
+            projection=projection,
         )
         _, ll = G._final(x, weights, shift, params, chunk_size)
         return params, info, ll, _degenerate(params, active, var, reg_covar)
@@ -481,10 +485,15 @@ def _select_small(
 
     k, the k values and the restarts keep their exact sizes: a grid already
     masks k, and every restart of every cell runs until the slowest stops,
-    so padding them would multiply the work of the whole grid.
+    so padding them would multiply the work of the whole grid. A closed-form
+    covariance model runs as full matrices (`gaussian_dense`): the types of a
+    grid then share one program.
     """
     d = xp.shape[1]
     k_max = max(ks)
+    asked = ctype
+    code = projection_code(asked, p.rows, k_max, d)
+    ctype = asked if code is None else "dense"
     chunk = chunk_size or G.gmm_chunk_size(p.rows, k_max, d, ctype, xp.dtype.itemsize, len(ks) * n_init)
     static = dict(
         covariance_type=ctype,
@@ -495,10 +504,19 @@ def _select_small(
         chunk_size=min(chunk, p.rows),
     )
     args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, xp.dtype), V.scalar(reg_covar, xp.dtype))
+    projection = None if code is None else np.int32(code)
     run = functools.partial(
-        _select_type.small(G.gmm_work(p.work, ctype, d)), *args, np.int32(p.max_iter), None, starts, **static
+        _select_type.small(G.gmm_work(p.work, ctype, d)),
+        *args,
+        np.int32(p.max_iter),
+        None,
+        starts,
+        projection,
+        **static,
     )
-    out = jax.device_get(_progress.run(f"select {ctype}", run, progress))
+    out = jax.device_get(_progress.run(f"select {asked}", run, progress))
+    if code is not None:
+        out["params"] = jax.device_get(from_dense(out["params"], asked))
     out["labels"] = out["labels"][:, : p.n]
     out["history"] = out["history"][:, : p.max_iter]
     return out

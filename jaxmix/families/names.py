@@ -41,6 +41,8 @@ SCIKIT_LEARN_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 UNIVARIATE_MODELS = ("E", "V")  # mclust's names for d = 1
 COVARIANCE_TYPES = tuple(MODULES)
+# Families the engine uses inside programs, not offered as a covariance_type.
+INTERNAL_MODULES = {"dense": "gaussian_dense"}
 
 
 def mclust_models(d: int) -> tuple[str, ...]:

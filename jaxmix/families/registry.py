@@ -14,12 +14,12 @@ import importlib
 from typing import Any
 
 from jaxmix.families._protocol import CovarianceModel
-from jaxmix.families.names import COVARIANCE_TYPES, MODULES, UNIVARIATE_MODELS
+from jaxmix.families.names import COVARIANCE_TYPES, INTERNAL_MODULES, MODULES, UNIVARIATE_MODELS
 
 
 @functools.cache
 def _load(name: str) -> CovarianceModel:
-    model = importlib.import_module(f"jaxmix.families.{MODULES[name]}").MODEL
+    model = importlib.import_module(f"jaxmix.families.{MODULES.get(name) or INTERNAL_MODULES[name]}").MODEL
     if model.name != name:
         model = copy.copy(model)
         model.name = name
@@ -28,8 +28,9 @@ def _load(name: str) -> CovarianceModel:
 
 
 def covariance_model(name: str) -> CovarianceModel:
-    """The family called `name` (see `names.COVARIANCE_TYPES`); ValueError listing them otherwise."""
-    if not isinstance(name, str) or name not in MODULES:
+    """The family called `name` (see `names.COVARIANCE_TYPES`, and the engine's `INTERNAL_MODULES`);
+    ValueError listing the public ones otherwise."""
+    if not isinstance(name, str) or (name not in MODULES and name not in INTERNAL_MODULES):
         raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {name!r}")
     return _load(name)
 

@@ -30,6 +30,7 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import MIN_CHUNK_ROWS, default_chunk_size, map_rows
 from jaxmix.engine.loop import iterate, select_best, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
+from jaxmix.families.gaussian_dense import from_dense, projection_code
 from jaxmix.families.params import GMMParams, GMMPrior
 from jaxmix.families.registry import check_covariance_type, covariance_model
 from jaxmix.models.gmm_em import _resolve_prior, e_step, m_step, weighted_log_prob
@@ -74,6 +75,7 @@ def _fit_single(
     active=None,
     limit=None,
     start=None,
+    projection=None,
 ):
     if active is not None and (reinit or any(o is not None for o in overrides)):
         raise ValueError("a masked fit takes no reinit_collapsed and no initial parameters")
@@ -84,7 +86,7 @@ def _fit_single(
         params = GMMParams.from_covariances(w0, m0 - shift, p0, ctype)
     else:
         stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active, start)
-        params = m_step(stats0, ctype, reg_covar, prior, active)
+        params = m_step(stats0, ctype, reg_covar, prior, active, projection=projection)
         if w0 is not None:
             params = dataclasses.replace(params, weights=w0)
         if m0 is not None:
@@ -95,7 +97,7 @@ def _fit_single(
 
     def step(params, prev):
         stats = e_step(x, weights, shift, params, chunk_size)
-        new = m_step(stats, ctype, reg_covar, prior, active, params.covariances)
+        new = m_step(stats, ctype, reg_covar, prior, active, params.covariances, projection)
         reseeded = jnp.bool_(False)
         if reinit:
             new, reseeded = _reseed_collapsed(x, weights, shift, params, new, stats, chunk_size)
@@ -141,6 +143,7 @@ def _gmm(
     limit=None,
     n_valid=None,
     starts=None,
+    projection=None,
     *,
     covariance_type,
     n_components,
@@ -153,7 +156,8 @@ def _gmm(
     restart_group=None,
 ):
     """The GMM program; a bucketed fit passes `n_active`, `limit` and `n_valid` as in `kmeans`,
-    and `starts` (n_init, k, d), each restart's starting centres from the `_starts` program."""
+    `starts` (n_init, k, d), each restart's starting centres from the `_starts` program, and
+    for covariance_type "dense" the traced `projection` of the model it fits (`gaussian_dense`)."""
     ctype, k = covariance_type, n_components
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     resolved = None if prior is None else _resolve_prior(prior, x, weights, shift, ctype, k, chunk_size)
@@ -168,6 +172,7 @@ def _gmm(
         progress=progress,
         active=None if n_active is None else jnp.arange(k) < n_active,
         limit=limit,
+        projection=projection,
     )
 
     def best_of(keys, valid, starts):
@@ -218,14 +223,20 @@ def _gmm(
 
 
 def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: int | None, progress: bool) -> GMMResult:
-    """A small fit in the program of its size bucket (see `buckets`), trimmed back to its sizes."""
+    """A small fit in the program of its size bucket (see `buckets`), trimmed back to its sizes.
+
+    A closed-form covariance model on small data runs as full matrices
+    (`gaussian_dense`): one program then serves every such model."""
     key, x, w, tol, reg_covar, prior, overrides = args
-    ctype = static["covariance_type"]
+    asked = static["covariance_type"]
     d = x.shape[1]
+    code = projection_code(asked, p.rows, p.k_program, d)
+    ctype = asked if code is None else "dense"
     group = restart_group_size(p.rows, p.k_program, d, ctype, x.dtype.itemsize, p.n_init_program)
     xp, wp = B.pad_rows(x, w, p.rows)
     static = dict(
         static,
+        covariance_type=ctype,
         n_components=p.k_program,
         n_init=p.n_init_program,
         max_iter=p.history,
@@ -245,12 +256,14 @@ def _bucketed(p: B.Plan, args: tuple[Any, ...], static: dict[str, Any], chunk: i
         overrides,
         *counts,
         None if starts is None else starts[0],
+        None if code is None else np.int32(code),
         **static,
     )
     r = _progress.run("gmm", fit, progress)
     k = p.k
+    params = r.params.first_components(k, B.take_first)
     return r._replace(
-        params=r.params.first_components(k, B.take_first),
+        params=params if code is None else from_dense(params, asked),
         labels=B.take_first(r.labels, p.n),
         history=B.take_first(r.history, p.max_iter),
         collapsed=B.take_first(r.collapsed, k),

@@ -118,6 +118,7 @@ def m_step(
     prior: _Prior | None,
     active: jax.Array | None = None,
     previous: jax.Array | None = None,
+    projection: jax.Array | None = None,
 ) -> GMMParams:
     """(MAP-)EM update; shifted coordinates in, shifted out.
 
@@ -125,6 +126,8 @@ def m_step(
     the others get weight 0 (so they take no responsibility) and a unit
     covariance, and count nowhere. `previous`: the covariances before this
     step, where an iterative M-step starts (see `CovarianceModel.covariance`).
+    `projection`: for the "dense" family, the traced code of the model it
+    runs (`gaussian_dense.PROJECTIONS`).
     """
     k, d = stats.sums.shape
     dt = stats.sums.dtype
@@ -141,7 +144,11 @@ def m_step(
         else:
             nk_safe = nk
         means = stats.sums / nk_safe[:, None]
-        cov = model.covariance(model.scatter(stats.second, n, means), nk, nk_safe, previous)
+        scatter = model.scatter(stats.second, n, means)
+        if projection is not None:
+            cov = model.project(scatter, nk, nk_safe, projection)  # type: ignore[attr-defined]
+        else:
+            cov = model.covariance(scatter, nk, nk_safe, previous)
         weights = nk / jnp.sum(nk)
     else:
         has = n > 0
