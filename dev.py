@@ -28,7 +28,8 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 # --dist loadfile keeps a file (and its module-scoped fixtures) on one worker.
 # (--dist loadgroup with per-file groups set in conftest did not keep files together
 # here: the 4-device sharding worker ran in both processes; see the stop-23 note.)
-PYTEST = (PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile")
+# --durations: the slowest cases, to keep the suite inside its 10 minutes on 2 cores.
+PYTEST = (PY, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "--durations=15")
 
 
 def run(*cmd: str | Path) -> None:

@@ -7,7 +7,9 @@ default, as mclust does). On an accelerator the whole grid is one compiled
 program per covariance type: the fits for different k share one shape, the
 largest k, with the components beyond each k masked out (zero weight,
 excluded from the statistics, the log-likelihood and the parameter count),
-and the k values and the restarts are `vmap`ped.
+and the k values and the restarts are `vmap`ped. On small data the
+closed-form types (full, tied, diag, spherical, EII, EEI) share one program
+(`families/gaussian_dense.py`).
 
 A masked fit equals the fit with that many components from the same key
 (`jaxmix.gmm(key, x, k, n_init=n_init)`): the seeding draws are
