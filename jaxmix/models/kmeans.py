@@ -119,7 +119,7 @@ def e_step_with_dist(
     chunk_size: int,
     with_dist: bool = True,
     active: jax.Array | None = None,
-) -> tuple[KMeansStats, jax.Array | None]:
+) -> tuple[KMeansStats, Any]:
     """Hard assignment and its statistics, accumulated chunk by chunk.
 
     Args:
@@ -129,8 +129,8 @@ def e_step_with_dist(
       centers: (k, d) centres in shifted coordinates.
       chunk_size: rows per chunk (static).
       with_dist: also return each row's squared distance to its centre (n,)
-        (GEMM expansion), which the relocation of empty clusters uses;
-        otherwise the second result is None.
+        (GEMM expansion) and its label (n,), which the relocation of empty
+        clusters uses; otherwise the second result is None.
       active: (k,) bool, clusters that exist (a masked fit); None for all.
         An inactive cluster is at infinite distance: it never gets a row.
     """
@@ -146,7 +146,7 @@ def e_step_with_dist(
             acc.counts + jax.ops.segment_sum(wc, lab, k),
             acc.sums + jax.ops.segment_sum(xc * wc[:, None], lab, k),
             acc.inertia + jnp.sum(wc * dist),
-        ), (dist if with_dist else None)
+        ), ((dist, lab) if with_dist else None)
 
     stats, dist = scan_rows(fold, _zero_stats(k, d, x.dtype), (x, weights), chunk_size)
     return coll.allsum(stats), dist
@@ -216,6 +216,7 @@ def _relocate_empty(
     chunk_size: int,
     dist: jax.Array | None = None,
     active: jax.Array | None = None,
+    labels: jax.Array | None = None,
 ) -> KMeansStats:
     """Move the points farthest from their centres into empty clusters (see `_relocation`).
 
@@ -229,7 +230,9 @@ def _relocate_empty(
         empty = empty & active
 
     def relocate(stats: KMeansStats) -> KMeansStats:
-        rows, old, target, mw = _relocation(x, weights, shift, centers, empty, chunk_size, dist=dist, active=active)
+        rows, old, target, mw = _relocation(
+            x, weights, shift, centers, empty, chunk_size, labels=labels, dist=dist, active=active
+        )
         wx = (coll.take_rows(x, rows) - shift) * mw[:, None]
         counts = stats.counts - jax.ops.segment_sum(mw, old, k) + jax.ops.segment_sum(mw, target, k)
         sums = stats.sums - jax.ops.segment_sum(wx, old, k) + jax.ops.segment_sum(wx, target, k)
@@ -327,8 +330,8 @@ def _lloyd(c0, x, weights, shift, tol_abs, *, max_iter, chunk_size, algorithm, p
         def step(state, prev_objective):
             del prev_objective
             centers, _, prev = state
-            stats, dist = e_step_with_dist(x, weights, shift, centers, chunk_size, active=active)
-            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist, active=active)
+            stats, (dist, labels) = e_step_with_dist(x, weights, shift, centers, chunk_size, active=active)
+            stats = _relocate_empty(x, weights, shift, centers, stats, chunk_size, dist, active=active, labels=labels)
             new, done, prev = update(stats, centers, prev)
             return (new, None, prev), stats.inertia, done
 
@@ -372,10 +375,13 @@ def _final_assignment(x, weights, shift, state, chunk_size, active=None):
 
 # Restarts of problems at least this large (n * k) run one after the other
 # (each stops at its own convergence, and one restart already keeps the CPU
-# busy); smaller ones run side by side under vmap, which amortises XLA's
-# per-operation overhead. Measured on W3 (bench/): vmapped restarts of
-# n = 100,000, k = 20 ran in lockstep to the slowest and their gathered
-# GEMMs were 3x slower than one restart's.
+# busy); smaller ones run side by side under vmap on accelerators, which
+# amortises per-operation overhead, and one after the other on a CPU.
+# Measured on W3 (bench/): vmapped restarts of n = 100,000, k = 20 ran in
+# lockstep to the slowest and their gathered GEMMs were 3x slower than one
+# restart's. On wine (178 x 13, k = 3, n_init = 10, 2-core CPU) the vmapped
+# restarts traced in 0.6-0.8 s and ran in 23 ms; one after the other (a scan,
+# the k-means++ seeds by lax.map) 0.25 s and 14-20 ms.
 SEQUENTIAL_RESTARTS_MIN_SIZE = 2**16
 
 
@@ -425,16 +431,19 @@ def _kmeans(
         centers, info, labels, dist = fit(seed(key, init_centers))
     else:
         keys = jr.split(key, n_init)
-        # Seeding is vmapped either way: k-means++ then scores every
-        # restart's candidates in one GEMM pass over the data.
-        c0s = jax.vmap(lambda kk: seed(kk, None))(keys)
-        if x.shape[0] * n_clusters >= SEQUENTIAL_RESTARTS_MIN_SIZE:
+        large = x.shape[0] * n_clusters >= SEQUENTIAL_RESTARTS_MIN_SIZE
+        # (With a progress display small restarts stay vmapped: it then counts one loop's iterations.)
+        if large or (jax.default_backend() == "cpu" and not progress):
+            if large:  # one GEMM pass over the data scores every restart's k-means++ candidates
+                c0s = jax.vmap(lambda kk: seed(kk, None))(keys)
+            else:  # on a CPU, small restarts trace and run faster one after the other
+                c0s = lax.map(lambda kk: seed(kk, None), keys)
             n, dt = x.shape[0], x.dtype
             info0 = LoopInfo(jnp.int32(0), jnp.bool_(False), jnp.zeros((max_iter,), dt))
             empty = (c0s[0], info0, jnp.zeros((n,), jnp.int32), jnp.zeros((n,), dt))
-            centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty)
+            centers, info, labels, dist = _best_of_sequential(fit, c0s, weights, empty, n_valid)
         else:
-            outs = jax.vmap(fit)(c0s)
+            outs = jax.vmap(fit)(jax.vmap(lambda kk: seed(kk, None))(keys))
             score = coll.allsum(jnp.sum(weights[None] * outs[3], axis=1))
             if n_valid is not None:  # padding restarts never win
                 score = jnp.where(jnp.arange(n_init) < n_valid, score, jnp.inf)
@@ -444,20 +453,27 @@ def _kmeans(
     return KMeansResult(centers + shift, labels, inertia, info.n_iter, info.converged, info.history, nonfinite)
 
 
-def _best_of_sequential(fit, c0s, weights, empty):
+def _best_of_sequential(fit, c0s, weights, empty, n_valid=None):
     """Run `fit` on each start in turn, keeping the lowest finite inertia (first on ties).
 
-    One `lax.scan` over the starts, so the fit is compiled once.
+    One `lax.scan` over the starts, so the fit is compiled once. Starts from
+    `n_valid` on (a bucketed fit's padding restarts) are skipped.
     """
 
     def body(best, item):
         i, c0 = item
-        out = fit(c0)
-        score = coll.allsum(jnp.sum(weights * out[3]))
-        score = jnp.where(jnp.isfinite(score), score, jnp.inf)
-        better = (score < best[1]) | (i == 0)
-        keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
-        return (keep, jnp.where(better, score, best[1])), None
+
+        def run(best):
+            out = fit(c0)
+            score = coll.allsum(jnp.sum(weights * out[3]))
+            score = jnp.where(jnp.isfinite(score), score, jnp.inf)
+            better = (score < best[1]) | (i == 0)
+            keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
+            return keep, jnp.where(better, score, best[1])
+
+        if n_valid is None:
+            return run(best), None
+        return lax.cond(i < n_valid, run, lambda b: b, best), None
 
     n = c0s.shape[0]
     (best, _), _ = lax.scan(body, (empty, jnp.array(jnp.inf, weights.dtype)), (jnp.arange(n), c0s))
