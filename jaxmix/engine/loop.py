@@ -88,6 +88,26 @@ def iterate(
     return s.params, LoopInfo(s.n_iter, s.converged, history)
 
 
+def map_in_turn(f: Callable[[Any], Any], xs: Any) -> Any:
+    """`lax.map(f, xs)` as a plain `while_loop` writing into preallocated outputs.
+
+    The same results; cheaper to lower than `lax.map`'s scan, which JAX
+    lowers by tracing its body again (0.1-0.2 s per small fit program on a
+    2-core CPU).
+    """
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    first = jax.eval_shape(f, jax.tree_util.tree_map(lambda a: a[0], xs))
+    out0 = jax.tree_util.tree_map(lambda s: jnp.zeros((n, *s.shape), s.dtype), first)
+
+    def body(state):
+        i, out = state
+        y = f(jax.tree_util.tree_map(lambda a: a[i], xs))
+        return i + 1, jax.tree_util.tree_map(lambda o, v: o.at[i].set(v), out, y)
+
+    _, out = lax.while_loop(lambda s: s[0] < n, body, (jnp.int32(0), out0))
+    return out
+
+
 def select_best(tree: Any, score: jax.Array, minimize: bool = True) -> tuple[Any, jax.Array]:
     """Pick one member of a batched pytree by its score.
 

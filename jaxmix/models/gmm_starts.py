@@ -14,7 +14,7 @@ from jax.scipy.special import logsumexp
 from jaxmix.engine import collective as coll
 from jaxmix.engine import random as jr
 from jaxmix.engine.chunks import default_chunk_size, top_rows
-from jaxmix.engine.loop import weighted_mean_and_variance
+from jaxmix.engine.loop import map_in_turn, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
 from jaxmix.engine.seeding import kmeans_plusplus, random_points
 from jaxmix.families.params import GMMParams
@@ -101,12 +101,12 @@ def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     keys = jr.split(key, n_init) if n_init > 1 else jr.words(key)[None]
 
-    # The restarts of one fit on a CPU run one after the other (lax.map): a vmapped k-means traces
+    # The restarts of one fit on a CPU run one after the other (`map_in_turn`): a vmapped k-means traces
     # ~3x longer and runs no faster on small data (see `kmeans.SEQUENTIAL_RESTARTS_MIN_SIZE`).
     # A grid's many (k, restart) starts stay vmapped: one after the other they ran ~1 s longer
     # (select on Old Faithful, 90 starts).
     one_after_another = jax.default_backend() == "cpu" and n_active.shape[0] == 1
-    batch = (lambda f, xs: lax.map(f, xs)) if one_after_another else (lambda f, xs: jax.vmap(f)(xs))
+    batch = map_in_turn if one_after_another else (lambda f, xs: jax.vmap(f)(xs))
 
     def per_count(n_act):
         active = jnp.arange(k) < n_act

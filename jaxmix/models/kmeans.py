@@ -29,7 +29,7 @@ from jaxmix.engine import sharding as S
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size, map_rows, row_pass_chunk, scan_rows, top_rows
 from jaxmix.engine.distances import min_argmin, partial_sq_distances, sq_norms
-from jaxmix.engine.loop import LoopInfo, iterate, select_best, weighted_mean_and_variance
+from jaxmix.engine.loop import LoopInfo, iterate, map_in_turn, select_best, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
 from jaxmix.engine.seeding import initial_centers
 
@@ -437,7 +437,7 @@ def _kmeans(
             if large:  # one GEMM pass over the data scores every restart's k-means++ candidates
                 c0s = jax.vmap(lambda kk: seed(kk, None))(keys)
             else:  # on a CPU, small restarts trace and run faster one after the other
-                c0s = lax.map(lambda kk: seed(kk, None), keys)
+                c0s = map_in_turn(lambda kk: seed(kk, None), keys)
             n, dt = x.shape[0], x.dtype
             info0 = LoopInfo(jnp.int32(0), jnp.bool_(False), jnp.zeros((max_iter,), dt))
             empty = (c0s[0], info0, jnp.zeros((n,), jnp.int32), jnp.zeros((n,), dt))
@@ -456,27 +456,23 @@ def _kmeans(
 def _best_of_sequential(fit, c0s, weights, empty, n_valid=None):
     """Run `fit` on each start in turn, keeping the lowest finite inertia (first on ties).
 
-    One `lax.scan` over the starts, so the fit is compiled once. Starts from
-    `n_valid` on (a bucketed fit's padding restarts) are skipped.
+    One `while_loop` over the starts (not a scan: JAX lowers a scan by
+    tracing its body again), so the fit is compiled once. Starts from
+    `n_valid` on (a bucketed fit's padding restarts) are not run.
     """
 
-    def body(best, item):
-        i, c0 = item
+    def body(state):
+        i, best, best_score = state
+        out = fit(c0s[i])
+        score = coll.allsum(jnp.sum(weights * out[3]))
+        score = jnp.where(jnp.isfinite(score), score, jnp.inf)
+        better = (score < best_score) | (i == 0)
+        keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best)
+        return i + 1, keep, jnp.where(better, score, best_score)
 
-        def run(best):
-            out = fit(c0)
-            score = coll.allsum(jnp.sum(weights * out[3]))
-            score = jnp.where(jnp.isfinite(score), score, jnp.inf)
-            better = (score < best[1]) | (i == 0)
-            keep = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), out, best[0])
-            return keep, jnp.where(better, score, best[1])
-
-        if n_valid is None:
-            return run(best), None
-        return lax.cond(i < n_valid, run, lambda b: b, best), None
-
-    n = c0s.shape[0]
-    (best, _), _ = lax.scan(body, (empty, jnp.array(jnp.inf, weights.dtype)), (jnp.arange(n), c0s))
+    n = c0s.shape[0] if n_valid is None else jnp.minimum(n_valid, c0s.shape[0])
+    state = (jnp.int32(0), empty, jnp.array(jnp.inf, weights.dtype))
+    _, best, _ = lax.while_loop(lambda s: s[0] < n, body, state)
     return best
 
 
