@@ -194,7 +194,7 @@ def test_n_init_beyond_memory_is_refused(fit):
 def test_relocation_memory_is_linear_in_k():
     # The k farthest rows' own clusters came from a (k, k) distance block (k = 10,000: 1.1 GiB reserved in
     # every Lloyd iteration, empty cluster or not). Measured on the compiled program, nothing allocated.
-    from jaxmix.models import kmeans as K
+    from jaxmix.models import kmeans_steps as K
 
     n, k, d = 4000, 2000, 2
 

@@ -20,9 +20,9 @@ from jaxmix.engine.seeding import kmeans_plusplus, random_points
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
 from jaxmix.models.gmm_em import GMMStats, accumulate, weighted_log_prob
-from jaxmix.models.kmeans import _fit_single as _kmeans_fit
-from jaxmix.models.kmeans import assign as _kmeans_assign
 from jaxmix.models.kmeans import choose_algorithm as _kmeans_algorithm
+from jaxmix.models.kmeans_steps import _fit_single as _kmeans_fit
+from jaxmix.models.kmeans_steps import assign as _kmeans_assign
 
 KMEANS_INIT_MAX_ITER = 100
 

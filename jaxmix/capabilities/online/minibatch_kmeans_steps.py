@@ -27,7 +27,7 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
 from jaxmix.engine.programs import fit_jit
 from jaxmix.engine.seeding import initial_centers
-from jaxmix.models import kmeans as K
+from jaxmix.models import kmeans_steps as K
 
 KMEANS_INIT_METHODS = ("k-means++", "random")
 

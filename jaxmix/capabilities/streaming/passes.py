@@ -42,7 +42,7 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
 from jaxmix.engine.disk import atomic_write, open_regular
 from jaxmix.engine.progress_bar import bar
-from jaxmix.models.kmeans import KMeansStats
+from jaxmix.models.kmeans_steps import KMeansStats
 
 
 class _Run:

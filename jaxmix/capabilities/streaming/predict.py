@@ -20,7 +20,7 @@ from jaxmix.engine.programs import fit_jit
 from jaxmix.families.params import GMMParams
 from jaxmix.models.gmm import GMMResult, gmm_chunk_size
 from jaxmix.models.kmeans import KMeansResult
-from jaxmix.models.kmeans import assign as _kmeans_assign
+from jaxmix.models.kmeans_steps import assign as _kmeans_assign
 from jaxmix.models.mixture import _per_row as _gmm_per_row
 from jaxmix.models.soft_kmeans import SoftKMeansResult, _logits
 

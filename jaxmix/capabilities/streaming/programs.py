@@ -23,9 +23,9 @@ from jaxmix.models.gmm_em import e_step as _gmm_e_step
 from jaxmix.models.gmm_em import m_step as _gmm_m_step
 from jaxmix.models.gmm_em import weighted_log_prob as _gmm_weighted_log_prob
 from jaxmix.models.gmm_starts import _nearest_one_hot
-from jaxmix.models.kmeans import assign as _kmeans_assign
-from jaxmix.models.kmeans import e_step as _kmeans_e_step
-from jaxmix.models.kmeans import m_step as _kmeans_m_step
+from jaxmix.models.kmeans_steps import assign as _kmeans_assign
+from jaxmix.models.kmeans_steps import e_step as _kmeans_e_step
+from jaxmix.models.kmeans_steps import m_step as _kmeans_m_step
 from jaxmix.models.soft_kmeans import e_step as _soft_e_step
 from jaxmix.models.soft_kmeans import m_step as _soft_m_step
 
