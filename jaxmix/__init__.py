@@ -47,7 +47,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sample": ("jaxmix.models.mixture", "sample"),
     "score": ("jaxmix.models.mixture", "score"),
     "plot": ("jaxmix.tools.plot", "plot"),
-    "SelectResult": ("jaxmix.capabilities.select", "SelectResult"),
+    "SelectResult": ("jaxmix.capabilities.select_result", "SelectResult"),
     "select": ("jaxmix.capabilities.select", "select"),
     "rows_from_processes": ("jaxmix.engine.sharding", "rows_from_processes"),
     "shard_rows": ("jaxmix.engine.sharding", "shard_rows"),
@@ -97,8 +97,8 @@ if TYPE_CHECKING:
     from jaxmix.capabilities.gradient import fit_gradient as fit_gradient
     from jaxmix.capabilities.implicit import gmm_fixed_point as gmm_fixed_point
     from jaxmix.capabilities.implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
-    from jaxmix.capabilities.select import SelectResult as SelectResult
     from jaxmix.capabilities.select import select as select
+    from jaxmix.capabilities.select_result import SelectResult as SelectResult
     from jaxmix.engine.programs import cache_programs as cache_programs
     from jaxmix.engine.programs import default_cache_dir as default_cache_dir
     from jaxmix.engine.sharding import rows_from_processes as rows_from_processes

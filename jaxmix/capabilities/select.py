@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix.capabilities.select_result import SelectResult, tabulate
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
@@ -62,122 +62,7 @@ CRITERIA = ("bic", "aic", "icl")
 SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
 
 
-def type_label(covariance_type: str) -> str:
-    """ "full (VVV)" for scikit-learn's names, the mclust name alone for mclust's."""
-    mclust = covariance_model(covariance_type).mclust_name
-    return covariance_type if mclust == covariance_type else f"{covariance_type} ({mclust})"
-
-
 DEGENERATE_EPS = 100.0
-
-
-@dataclasses.dataclass(frozen=True)
-class SelectResult:
-    """The grid of fits from `select`: one row per k, one column per covariance type.
-
-    Arrays are NumPy, shape (len(n_components), len(covariance_types)).
-    Criteria follow scikit-learn's sign: lower is better (mclust prints
-    the negative of BIC and ICL). `log_likelihood` is the mean per unit of
-    sample weight, as in `GMMResult`; the criteria use the total.
-    """
-
-    n_components: tuple[int, ...]
-    covariance_types: tuple[str, ...]
-    criterion: str
-    log_likelihood: np.ndarray
-    bic: np.ndarray
-    aic: np.ndarray
-    icl: np.ndarray
-    n_parameters: np.ndarray
-    converged: np.ndarray
-    n_iter: np.ndarray
-    degenerate: np.ndarray
-    best_k: int
-    best_covariance_type: str
-    _fits: dict[str, Any] = dataclasses.field(repr=False, compare=False)
-
-    @property
-    def scores(self) -> np.ndarray:
-        """The chosen criterion's table."""
-        return np.asarray(getattr(self, self.criterion))
-
-    @property
-    def best(self) -> G.GMMResult:
-        """The winning fit, as `jaxmix.gmm` returns it."""
-        return self.fit(self.best_k, self.best_covariance_type)
-
-    def fit(self, n_components: int, covariance_type: str) -> G.GMMResult:
-        """The best restart for one cell of the grid, with exactly `n_components` components."""
-        if covariance_type not in self.covariance_types:
-            raise ValueError(f"covariance_type {covariance_type!r} is not in this grid {self.covariance_types}")
-        if n_components not in self.n_components:
-            raise ValueError(f"n_components={n_components} is not in this grid {self.n_components}")
-        i = self.n_components.index(n_components)
-        f = self._fits[covariance_type]
-        k = n_components
-        params = jax.tree.map(lambda a: a[i], f["params"]).first_components(k)
-        return G.GMMResult(
-            params,
-            f["labels"][i],
-            f["log_likelihood"][i],
-            f["n_iter"][i],
-            f["converged"][i],
-            f["history"][i],
-            f["nonfinite"][i],
-            f["collapsed"][i][:k],
-        )
-
-    def table(self) -> str:
-        """The grid as text: the criterion per k and covariance type, the winner starred."""
-        names = [type_label(t) for t in self.covariance_types]
-        scores = self.scores
-        texts = [
-            ["degenerate" if self.degenerate[i, j] else f"{scores[i, j]:.3f}" for j in range(len(names))]
-            for i in range(len(self.n_components))
-        ]
-        # Wide enough for every cell (a space, the value, its two marks): large values never run together.
-        width = max(12, *(len(n) + 2 for n in names), *(len(v) + 3 for row in texts for v in row))
-        lines = [
-            f"{self.criterion.upper()} (lower is better; mclust prints the negative) by k and covariance type",
-            "   k" + "".join(f"{n:>{width}}" for n in names),
-        ]
-        for i, k in enumerate(self.n_components):
-            cells = []
-            for j, t in enumerate(self.covariance_types):
-                star = "*" if (k, t) == (self.best_k, self.best_covariance_type) else " "
-                mark = "!" if not self.converged[i, j] else " "
-                cells.append(f"{texts[i][j] + star + mark:>{width}}")
-            lines.append(f"{k:>4}" + "".join(cells))
-        lines.append(
-            f"best: k = {self.best_k}, {type_label(self.best_covariance_type)}, "
-            f"{self.criterion.upper()} {float(scores[self.n_components.index(self.best_k)][self.covariance_types.index(self.best_covariance_type)]):.3f}"
-            "   (* best, ! not converged within max_iter)"
-        )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One dict per cell: k, covariance_type, log_likelihood, bic, aic, icl, n_parameters, converged, n_iter, degenerate."""
-        out = []
-        for i, k in enumerate(self.n_components):
-            for j, t in enumerate(self.covariance_types):
-                out.append(
-                    {
-                        "k": k,
-                        "covariance_type": t,
-                        "log_likelihood": float(self.log_likelihood[i, j]),
-                        "bic": float(self.bic[i, j]),
-                        "aic": float(self.aic[i, j]),
-                        "icl": float(self.icl[i, j]),
-                        "n_parameters": int(self.n_parameters[i, j]),
-                        "converged": bool(self.converged[i, j]),
-                        "n_iter": int(self.n_iter[i, j]),
-                        "degenerate": bool(self.degenerate[i, j]),
-                    }
-                )
-        return out
 
 
 def _degenerate(params: GMMParams, active: jax.Array, var: jax.Array, reg_covar: jax.Array) -> jax.Array:
@@ -458,7 +343,7 @@ def select(
         fits[ctype] = {
             name: v if sharded is not None and name == "labels" else jax.device_get(v) for name, v in out.items()
         }
-    result = _tabulate(ks, types, criterion, d, fits)
+    result = tabulate(ks, types, criterion, d, fits)
     if progress:
         _progress.note(
             f"jaxmix select: done in {time.monotonic() - start:.1f} s; best k = {result.best_k}, "
@@ -522,57 +407,3 @@ def _select_small(
     out["labels"] = out["labels"][:, : p.n]
     out["history"] = out["history"][:, : p.max_iter]
     return out
-
-
-def _tabulate(
-    ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int, fits: dict[str, Any]
-) -> SelectResult:
-    shape = (len(ks), len(types))
-    ll, bic, aic, icl = (np.full(shape, np.nan) for _ in range(4))
-    n_params = np.zeros(shape, np.int64)
-    converged = np.zeros(shape, bool)
-    n_iter = np.zeros(shape, np.int64)
-    degenerate = np.zeros(shape, bool)
-    for j, t in enumerate(types):
-        f = fits[t]
-        total = float(f["total_weight"])
-        for i, k in enumerate(ks):
-            p = covariance_model(t).n_parameters(k, d)
-            n_params[i, j] = p
-            mean_ll = float(f["log_likelihood"][i])
-            ll[i, j] = mean_ll
-            converged[i, j] = bool(f["converged"][i])
-            n_iter[i, j] = int(f["n_iter"][i])
-            bad = bool(f["degenerate"][i]) or bool(f["nonfinite"][i]) or not math.isfinite(mean_ll)
-            degenerate[i, j] = bad
-            if bad:
-                bic[i, j] = aic[i, j] = icl[i, j] = np.inf
-                continue
-            dev = -2.0 * mean_ll * total
-            bic[i, j] = dev + p * math.log(total)
-            aic[i, j] = dev + 2.0 * p
-            icl[i, j] = bic[i, j] - 2.0 * float(f["hard"][i])
-    scores = {"bic": bic, "aic": aic, "icl": icl}[criterion]
-    if not np.isfinite(scores).any():
-        raise ValueError(
-            "every fit of the grid is degenerate (a component collapsed onto repeated values); "
-            "increase reg_covar or n_init, or standardise the data"
-        )
-    flat = int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
-    bi, bj = flat // len(types), flat % len(types)
-    return SelectResult(
-        ks,
-        types,
-        criterion,
-        ll,
-        bic,
-        aic,
-        icl,
-        n_params,
-        converged,
-        n_iter,
-        degenerate,
-        ks[bi],
-        types[bj],
-        fits,
-    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxmix.capabilities.select import SelectResult, type_label
+from jaxmix.capabilities.select_result import SelectResult, type_label
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
 from jaxmix.models.gmm import GMMResult
