@@ -139,7 +139,9 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, x, monkeyp
         f.write(b"\x93NUMPY partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(_io, "_write_array", crash_mid_write)
+    from jaxmix.tools import file_format
+
+    monkeypatch.setattr(file_format, "_write_array", crash_mid_write)
     with pytest.raises(OSError, match="disk full"):
         jaxmix.save(new, path)
     monkeypatch.undo()
