@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import random as jr
 from jaxmix.engine import validation as V
 from jaxmix.engine.loop import weighted_mean_and_variance
@@ -254,7 +255,7 @@ def kmeans_batch(
     xs, w = V.check_batch_data(xs, weights)
     b, n, d = xs.shape
     k = V.check_positive_int(n_clusters, "n_clusters")
-    if not V.is_traced(w):
+    if not A.is_traced(w):
         fewest = int(jnp.min(jnp.sum(w > 0, axis=1)))
         if k > fewest:
             raise ValueError(
@@ -270,7 +271,7 @@ def kmeans_batch(
             raise ValueError(f"init must be one of {INIT_METHODS} or a ({b}, {k}, {d}) array, got {init!r}")
         init_centers, method = None, init
     else:
-        init_centers = V.as_float_array(init, "init", ndim=3).astype(xs.dtype)
+        init_centers = A.as_float_array(init, "init", ndim=3).astype(xs.dtype)
         if init_centers.shape != (b, k, d):
             raise ValueError(f"init must have shape {(b, k, d)}, got {tuple(init_centers.shape)}")
         V.check_finite(init_centers, "init")

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
@@ -36,8 +37,8 @@ def _check_batch(key: Any, xs: Any, weights: Any, k: Any, name: str) -> tuple[ja
     V.check_key(key)
     xs, w = V.check_batch_data(xs, weights)
     k = V.check_positive_int(k, name)
-    hw = V.host(w)
-    if not V.is_traced(w):
+    hw = A.host(w)
+    if not A.is_traced(w):
         rows = np.sum(hw > 0, axis=1) if hw is not None else jnp.sum(w > 0, axis=1)
         short = [int(i) for i in np.flatnonzero(np.asarray(rows) < k)]
         if short:
@@ -59,7 +60,7 @@ def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, d
     def batched(name: str, value: Any, ndim: int) -> Any:
         if value is None:
             return None
-        value = V.as_float_array(value, name).astype(dtype)
+        value = A.as_float_array(value, name).astype(dtype)
         if value.ndim != ndim or value.shape[0] != b:
             raise ValueError(
                 f"{name} must have a leading axis of length B={b} and {ndim} dimensions, got {value.shape}"
@@ -71,7 +72,7 @@ def _batched_starts(weights_init, means_init, precisions_init, ctype, b, k, d, d
         if w0.shape[1] != k:
             raise ValueError(f"weights_init has {w0.shape[1]} entries per problem but n_components={k}")
         V.check_finite(w0, "weights_init")
-        if not V.is_traced(w0):
+        if not A.is_traced(w0):
             h0 = np.asarray(w0)
             worst = float(np.max(np.abs(np.sum(h0, axis=1) - 1.0)))
             if bool(np.any(h0 < 0)) or worst > max(1e-6, 10 * float(jnp.finfo(dtype).eps)):
@@ -239,12 +240,12 @@ def soft_kmeans_batch(
     b, n, _ = xs.shape
     if not isinstance(init, str) or init not in ("k-means++", "random"):
         raise ValueError(f"init must be 'k-means++' or 'random' for a batch, got {init!r}")
-    betas = V.as_float_array(beta, "beta").astype(xs.dtype)
+    betas = A.as_float_array(beta, "beta").astype(xs.dtype)
     if betas.ndim == 0:
         betas = jnp.broadcast_to(betas, (b,))
     if betas.shape != (b,):
         raise ValueError(f"beta must be a number or have shape ({b},), got {tuple(betas.shape)}")
-    if not V.is_traced(betas) and not bool(jnp.all(jnp.isfinite(betas) & (betas > 0))):
+    if not A.is_traced(betas) and not bool(jnp.all(jnp.isfinite(betas) & (betas > 0))):
         raise ValueError("beta must be finite and > 0")
     n_init = V.check_positive_int(n_init, "n_init")
     max_iter = V.check_positive_int(max_iter, "max_iter")

@@ -41,6 +41,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from jaxmix.capabilities.select_result import SelectResult, tabulate
+from jaxmix.engine import arrays as A
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
@@ -310,7 +311,7 @@ def select(
     if sharded is not None:  # split the weights like x once, not once per covariance type
         w = S.place_weights(w if weights is not None else None, x, *sharded)
     start = time.monotonic()
-    plan = None if sharded is not None or V.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
+    plan = None if sharded is not None or A.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
     if plan is not None:  # padded once; the starting centres once for every covariance type
         xp, wp = B.pad_rows(x, w, plan.rows)
         starts = ST.small_starts(key, xp, wp, ks, k_max, init, n_init)
@@ -390,7 +391,7 @@ def _select_small(
         max_iter=p.history,
         chunk_size=min(chunk, p.rows),
     )
-    args = (key, xp, wp, np.asarray(ks, np.int32), V.scalar(tol, xp.dtype), V.scalar(reg_covar, xp.dtype))
+    args = (key, xp, wp, np.asarray(ks, np.int32), A.scalar(tol, xp.dtype), A.scalar(reg_covar, xp.dtype))
     projection = None if code is None else np.int32(code)
     run = functools.partial(
         _select_type.small(G.gmm_work(p.work, ctype, d)),

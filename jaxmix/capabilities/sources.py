@@ -26,8 +26,9 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.engine.arrays import cast_host, float_dtype
 from jaxmix.engine.disk import check_regular_file, open_regular
-from jaxmix.engine.validation import cast_host, check_magnitude, float_dtype
+from jaxmix.engine.validation import check_magnitude
 
 # Default batch: rows that fill about this many bytes in the fit's dtype.
 BATCH_BYTES = 64 * 2**20
@@ -41,7 +42,7 @@ class Batch(NamedTuple):
 
 
 def target_dtype(dtype: Any, name: str) -> np.dtype:
-    """The float dtype a fit uses for data of `dtype` (as `jaxmix.engine.validation.as_float_array`)."""
+    """The float dtype a fit uses for data of `dtype` (as `jaxmix.engine.arrays.as_float_array`)."""
     dt = np.dtype(dtype)
     if dt == np.bool_:
         raise TypeError(f"{name} has dtype bool; pass numbers (e.g. x.astype(float))")

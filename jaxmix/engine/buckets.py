@@ -95,7 +95,7 @@ SMALL_ROWS_ELEMENTS = 2**22
 
 def toolbox_small(x: Any) -> bool:
     """A per-row pass over concrete data of at most `SMALL_ROWS_ELEMENTS` on the host: padded to buckets."""
-    from jaxmix.engine.validation import host, is_traced
+    from jaxmix.engine.arrays import host, is_traced
 
     if is_traced(x) or x.shape[0] * x.shape[1] > SMALL_ROWS_ELEMENTS:
         return False
@@ -114,7 +114,7 @@ def pad_rows_for_toolbox(x: Any) -> tuple[Any, int]:
 
     Padding rows repeat the first row; callers cut the outputs back to n.
     """
-    from jaxmix.engine.validation import host
+    from jaxmix.engine.arrays import host
 
     n = x.shape[0]
     if not toolbox_small(x):

@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmix.engine.validation import _xp, as_float_array, check_finite, check_magnitude, check_scalar, is_traced
+from jaxmix.engine.arrays import _xp, as_float_array, is_traced
+from jaxmix.engine.validation import check_finite, check_magnitude, check_scalar
 from jaxmix.families.registry import covariance_model
 
 

@@ -415,7 +415,7 @@ class _FitJit:
 
 def _tracing() -> bool:
     """True while any trace runs (a call inside a user's jit with closed-over concrete arrays)."""
-    from jaxmix.engine.validation import _tracing as tracing
+    from jaxmix.engine.arrays import _tracing as tracing
 
     return tracing()
 

@@ -32,6 +32,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
 from jaxmix.engine import validation as V
@@ -40,7 +41,7 @@ from jaxmix.engine.programs import compiler_options
 
 def row_axes_of(x: Any) -> tuple[Any, tuple[str, ...]] | None:
     """`(mesh, axes)` when `x` is a jax.Array whose rows are split over more than one device, else None."""
-    if not isinstance(x, jax.Array) or V.is_traced(x):
+    if not isinstance(x, jax.Array) or A.is_traced(x):
         return None
     sh = x.sharding
     if not isinstance(sh, NamedSharding) or x.ndim < 1:
@@ -70,7 +71,7 @@ def place_weights(weights: Any, x: jax.Array, mesh: Mesh, axes: tuple[str, ...])
     n = x.shape[0]
     if weights is None:
         return jnp.ones((n,), x.dtype, device=sharding)  # made on the devices: no host array, no fresh jit
-    w = V.as_float_array(weights, "weights", ndim=1).astype(x.dtype)
+    w = A.as_float_array(weights, "weights", ndim=1).astype(x.dtype)
     if w.shape[0] != n:
         raise ValueError(f"weights has {w.shape[0]} entries but x has {n} samples")
     if isinstance(w, jax.Array) and w.sharding == sharding:

@@ -76,15 +76,16 @@ class GMMParams:
         raise a ValueError instead of giving NaN Cholesky factors, and so do
         NaN or infinite weights or means and negative weights.
         """
+        from jaxmix.engine import arrays as A
         from jaxmix.engine import parameter_checks as PC
         from jaxmix.engine import validation as V
         from jaxmix.families.names import COVARIANCE_TYPES
 
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
-        weights = V.as_float_array(weights, "weights")
-        means = V.as_float_array(means, "means")
-        covariances = V.as_float_array(covariances, "covariances")
+        weights = A.as_float_array(weights, "weights")
+        means = A.as_float_array(means, "means")
+        covariances = A.as_float_array(covariances, "covariances")
         if means.ndim < 2 or weights.shape != means.shape[:-1]:
             raise ValueError(
                 f"means must be (k, d) and weights (k,), got shapes {tuple(means.shape)} and {tuple(weights.shape)}"
@@ -99,7 +100,7 @@ class GMMParams:
             )
         V.check_finite(weights, "weights")
         V.check_finite(means, "means")
-        if not V.is_traced(weights) and bool(np.any(np.asarray(weights) < 0)):
+        if not A.is_traced(weights) and bool(np.any(np.asarray(weights) < 0)):
             raise ValueError("weights must be >= 0 (mixing proportions)")
         V.check_finite(covariances, "covariances")
         PC.check_spd(covariances, covariance_type, "covariances")

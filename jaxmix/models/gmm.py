@@ -20,6 +20,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import parameter_checks as PC
@@ -440,9 +441,9 @@ def gmm(
         progress=bool(progress),
         restart_group=None if group >= n_init else group,
     )
-    args = (key, x, w, V.scalar(tol, x.dtype), V.scalar(reg_covar, x.dtype), prior, overrides)
+    args = (key, x, w, A.scalar(tol, x.dtype), A.scalar(reg_covar, x.dtype), prior, overrides)
     maskable = prior is None and not reinit_collapsed and init != "random" and all(o is None for o in overrides)
-    exact = not maskable or V.is_traced(x) or S.row_axes_of(x) is not None
+    exact = not maskable or A.is_traced(x) or S.row_axes_of(x) is not None
     p = None if exact else B.plan(n, k, d, n_init, max_iter)
     if p is not None:
         return _bucketed(p, args, static, a.chunk_size, progress)

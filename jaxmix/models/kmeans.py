@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
@@ -256,8 +257,8 @@ def kmeans(
             raise ValueError("a fit on row-sharded x runs the dense Lloyd iteration: use algorithm='lloyd' or 'auto'")
         algorithm = "lloyd"
     algorithm = choose_algorithm(algorithm, n, k, a.max_iter)
-    tol_arr = V.scalar(tol, x.dtype)
-    exact = algorithm != "lloyd" or V.is_traced(x) or S.row_axes_of(x) is not None
+    tol_arr = A.scalar(tol, x.dtype)
+    exact = algorithm != "lloyd" or A.is_traced(x) or S.row_axes_of(x) is not None
     p = None if exact else B.plan(n, k, d, n_init, a.max_iter, B.sweep_min_k(n, d, n_init))
     if p is None:
         static = dict(

@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import buckets as B
+from jaxmix.engine import memory_checks
 from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows, scan_rows
@@ -115,7 +117,7 @@ DENSE_TOOLBOX_WORK = 2**22
 
 def _as_full(params: GMMParams) -> GMMParams:
     """The same mixture with (k, d, d) covariances and precision factors, on the host (or as is)."""
-    if params.covariance_type == "full" or V.host(params.means) is None:
+    if params.covariance_type == "full" or A.host(params.means) is None:
         return params
     model = covariance_model(params.covariance_type)
     k, d = params.means.shape
@@ -132,7 +134,7 @@ def _pad_components(params: GMMParams) -> GMMParams:
     """Components padded to `pow2(k, 8)` with weight 0 (they never take a sample), on the host."""
     k = params.means.shape[0]
     kp = B.pow2(k, B.MIN_K)
-    if kp == k or V.host(params.means) is None:
+    if kp == k or A.host(params.means) is None:
         return params
     ct = params.covariance_type
     means = np.asarray(params.means)
@@ -268,5 +270,5 @@ def sample(key: jax.Array, params: GMMParams, n_samples: int) -> tuple[jax.Array
     V.check_key(key)
     n_samples = V.check_positive_int(n_samples, "n_samples")
     params = PC.check_gmm_params(params, params.means.shape[-1], params.means.dtype)
-    V.check_sample_size(n_samples, params)
+    memory_checks.check_sample_size(n_samples, params)
     return _sample(key, params, n_samples=n_samples)

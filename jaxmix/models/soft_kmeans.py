@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import buckets as B
 from jaxmix.engine import collective as coll
 from jaxmix.engine import progress as _progress
@@ -259,10 +260,10 @@ def soft_kmeans(
     n, d = x.shape
     init_centers, method, n_init = V.check_init(init, INIT_METHODS, k, d, x.dtype, a.n_init)
     chunk = a.chunk_size or default_chunk_size(n, k, x.dtype.itemsize, n_init)
-    beta_arr, tol_arr = V.scalar(beta, x.dtype), V.scalar(tol, x.dtype)
+    beta_arr, tol_arr = A.scalar(beta, x.dtype), A.scalar(tol, x.dtype)
     p = (
         None
-        if V.is_traced(x) or S.row_axes_of(x) is not None
+        if A.is_traced(x) or S.row_axes_of(x) is not None
         else B.plan(n, k, d, n_init, a.max_iter, B.sweep_min_k(n, d, n_init))
     )
     if p is not None:  # a small fit: the program of its size bucket (see _buckets)
@@ -328,7 +329,7 @@ def soft_kmeans_predict_proba(model: SoftKMeansResult, x: Any, *, chunk_size: in
     """
     x = V.check_data(x)
     c = V.check_centers(model.centers, None, x.shape[1], x.dtype, name="model.centers")
-    pi = V.as_float_array(model.weights, "model.weights", ndim=1).astype(x.dtype)
+    pi = A.as_float_array(model.weights, "model.weights", ndim=1).astype(x.dtype)
     if pi.shape[0] != c.shape[0]:
         raise ValueError(f"model.weights has {pi.shape[0]} entries but model.centers has {c.shape[0]} rows")
     V.check_scalar(model.beta, "model.beta", positive=True)

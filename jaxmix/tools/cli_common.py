@@ -60,7 +60,7 @@ def _prepared(args: argparse.Namespace, table: Table) -> tuple[np.ndarray | None
     Values beyond that type's range are refused here, naming the column
     (a cast would turn them into inf, with NumPy's overflow warning).
     """
-    from jaxmix.engine.validation import float_dtype
+    from jaxmix.engine.arrays import float_dtype
 
     x = table.x
     mean = std = None

@@ -87,7 +87,7 @@ def _n_features(model: Any) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from jaxmix.engine.validation import float_dtype
+    from jaxmix.engine.arrays import float_dtype
     from jaxmix.tools import files as _io
 
     model, header = _io.load_with_header(args.model)

@@ -22,6 +22,7 @@ from jaxmix.capabilities.online.passes import (
     _uniform,
     _weighted_mean,
 )
+from jaxmix.engine import arrays as A
 from jaxmix.engine import random as jr
 from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
@@ -301,7 +302,7 @@ def minibatch_kmeans_update(
     w = V.check_weights(weights, x.shape[0], x.dtype)
     _check_ratio(reassignment_ratio, "reassignment_ratio")
     V.check_scalar(smoothing, "smoothing", positive=True)
-    if not V.is_traced(smoothing) and float(smoothing) > 1:
+    if not A.is_traced(smoothing) and float(smoothing) > 1:
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
     dt = x.dtype
     chunk = default_chunk_size(x.shape[0], state.centered.shape[0], dt.itemsize)

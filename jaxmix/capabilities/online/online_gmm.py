@@ -22,6 +22,7 @@ from jaxmix.capabilities.online.passes import (
     _seed_of,
     _weighted_mean,
 )
+from jaxmix.engine import arrays as A
 from jaxmix.engine import progress_bar as _bar
 from jaxmix.engine import validation as V
 from jaxmix.engine.programs import fit_jit
@@ -127,7 +128,7 @@ def _check_gmm_options(covariance_type: Any, init: Any, kappa: Any, t0: Any, reg
         raise ValueError(f"init must be one of {GMM_INIT_METHODS}, got {init!r}")
     V.check_scalar(kappa, "kappa")
     V.check_scalar(t0, "t0", nonnegative=True)
-    if not V.is_traced(kappa) and not 0.5 < float(kappa) <= 1.0:
+    if not A.is_traced(kappa) and not 0.5 < float(kappa) <= 1.0:
         raise ValueError(f"kappa must be in (0.5, 1] (Robbins-Monro: sum rho = inf, sum rho^2 < inf), got {kappa}")
     V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
     return V.check_positive_int(burn_in, "burn_in", 0)
