@@ -467,7 +467,9 @@ def test_the_figure_is_drawn_by_jaxmix_plot_with_ellipses_and_means(tmp_path, fi
             return _real(self, *a, **k)
 
         monkeypatch.setattr(_plot.Plot, name, spy)
-    monkeypatch.setattr(_plot, "MAX_POINTS", 100)
+    from jaxmix.tools import plot_parts
+
+    monkeypatch.setattr(plot_parts, "MAX_POINTS", 100)
     out = tmp_path / "o"
     argv = ["fit", str(d / "x.npy"), "-k", str(K), "--model", "gmm", "--covariance-type", "diag", "-o", str(out)]
     assert cli.main(argv) == 0

@@ -30,7 +30,7 @@ def _fit(args: argparse.Namespace) -> int:
     import jax
 
     from jaxmix.tools import files as _io
-    from jaxmix.tools import plot as _plot
+    from jaxmix.tools import plot_parts as _plot
 
     _check_model_options(args)
     table = _read(args)

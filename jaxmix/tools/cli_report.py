@@ -84,6 +84,7 @@ def plot(
         return False
     from jaxmix.engine.disk import atomic_write
     from jaxmix.tools import plot as _plot
+    from jaxmix.tools import plot_parts as _parts
 
     fig, ax = plt.subplots(figsize=(6.5, 5), dpi=110)
     n, d = x.shape
@@ -99,15 +100,15 @@ def plot(
             ax.set_ylabel(names[1])
     else:  # jaxmix.plot draws two features or more: one column against the row number
         k = centers.shape[0]
-        palette = _plot._palette(k)
+        palette = _parts._palette(k)
         colours = np.clip(resp @ palette, 0, 1) if resp is not None else palette[labels]
-        rows = np.arange(n)[_plot.sample_rows(n, _plot.MAX_POINTS)]
+        rows = np.arange(n)[_parts.sample_rows(n, _parts.MAX_POINTS)]
         ax.scatter(rows, x[rows, 0], c=colours[rows], s=10, alpha=0.8, edgecolors="none")
         if len(rows) < n:
-            _plot.note_sample(ax, len(rows), n)
+            _parts.note_sample(ax, len(rows), n)
         for j in range(k):
             ax.axhline(centers[j, 0], color=palette[j], lw=1.5)
-        handles = _plot.cluster_legend(k, "component" if resp is not None else "cluster")
+        handles = _parts.cluster_legend(k, "component" if resp is not None else "cluster")
         if handles:
             ax.legend(handles=handles, loc="best", fontsize=8)
         ax.set_xlabel("row")
