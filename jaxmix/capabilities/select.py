@@ -7,7 +7,8 @@ default, as mclust does). On an accelerator the whole grid is one compiled
 program per covariance type: the fits for different k share one shape, the
 largest k, with the components beyond each k masked out (zero weight,
 excluded from the statistics, the log-likelihood and the parameter count),
-and the k values and the restarts are `vmap`ped. On small data the
+and the (k, restart) fits run through a queue of slots, each to its own
+convergence (`engine/queue.py`). On small data the
 closed-form types (full, tied, diag, spherical, EII, EEI) share one program
 (`families/gaussian_dense.py`).
 
@@ -51,6 +52,7 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import map_rows, scan_rows
 from jaxmix.engine.loop import select_best, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
+from jaxmix.engine.queue import iterate_queue
 from jaxmix.families.gaussian_dense import from_dense, projection_code
 from jaxmix.families.names import COVARIANCE_TYPES, mclust_models
 from jaxmix.families.params import GMMParams
@@ -64,6 +66,11 @@ SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
 
 
 DEGENERATE_EPS = 100.0
+
+
+def select_slots(n_fits: int) -> int:
+    """Fits of a grid run side by side (`engine.queue`): a quarter of them, at least 16."""
+    return min(n_fits, max(16, n_fits // 4))
 
 
 def _degenerate(params: GMMParams, active: jax.Array, var: jax.Array, reg_covar: jax.Array) -> jax.Array:
@@ -115,40 +122,50 @@ def _select_type(
     var = jnp.maximum(var / total, jnp.finfo(x.dtype).tiny)  # per-feature variance of the data
     keys = jr.split(key, n_init) if n_init > 1 else jr.words(key)[None]
 
-    def one(k, key, start):
-        active = jnp.arange(k_max) < k
-        params, info = G._fit_single(
-            key,
-            x,
-            weights,
-            shift,
-            tol,
-            reg_covar,
-            None,
-            (None, None, None),
-            ctype=ctype,
-            k=k_max,
-            init=init,
-            max_iter=max_iter,
-            chunk_size=chunk_size,
-            reinit=False,
-            active=active,
-            limit=limit,
-            start=start,
-            projection=projection,
-        )
-        _, ll = G._final(x, weights, shift, params, chunk_size)
-        return params, info, ll, _degenerate(params, active, var, reg_covar)
+    n_ks = ks.shape[0]
+    # The queue of fits, largest k first (they take the most iterations): fit j is
+    # k = ks[::-1][j // n_init], restart j % n_init.
+    job_k = jnp.repeat(ks[::-1], n_init)
+    job_keys = jnp.tile(keys, (n_ks, 1))
+    job_starts = None if starts is None else starts[::-1].reshape((n_ks * n_init, *starts.shape[2:]))
 
-    def per_k(k, starts_k):
-        params, info, ll, degenerate = jax.vmap(one, in_axes=(None, 0, 0))(k, keys, starts_k)
+    def start_params(k, key, start):
+        active = jnp.arange(k_max) < k
+        stats0 = ST._initial_stats(key, x, weights, shift, ctype, k_max, init, chunk_size, active, start)
+        return EM.m_step(stats0, ctype, reg_covar, None, active, projection=projection)
+
+    initial = jax.vmap(start_params, in_axes=(0, 0, None if starts is None else 0))(job_k, job_keys, job_starts)
+
+    def step(params, prev, job):
+        # One EM iteration of `G._fit_single` (no prior, no reseeding) for fit `job`.
+        active = jnp.arange(k_max) < job_k[job]
+        stats = EM.e_step(x, weights, shift, params, chunk_size)
+        new = EM.m_step(stats, ctype, reg_covar, None, active, params.covariances, projection)
+        objective = stats.loglik / total
+        return new, objective, jnp.abs(objective - prev) < tol
+
+    params, info = iterate_queue(step, initial, select_slots(n_ks * n_init), max_iter, x.dtype, limit)
+
+    def by_cell(a):  # (J, ...) in queue order -> (len(ks), n_init, ...) in the order of ks
+        return a.reshape((n_ks, n_init, *a.shape[1:]))[::-1]
+
+    params, info = jax.tree.map(by_cell, (params, info))
+
+    def score_one(k, p):
+        active = jnp.arange(k_max) < k
+        _, ll = G._final(x, weights, shift, p, chunk_size)
+        return ll, _degenerate(p, active, var, reg_covar)
+
+    ll, degenerate = jax.vmap(jax.vmap(score_one, in_axes=(None, 0)))(ks, params)
+
+    def per_k(params, info, ll, degenerate):
         score = jnp.where(degenerate, -jnp.inf, ll)
         if n_valid is not None:  # padding restarts never win
             score = jnp.where(jnp.arange(n_init) < n_valid, score, -jnp.inf)
         (params, info, ll, degenerate), _ = select_best((params, info, ll, degenerate), score, minimize=False)
         return params, info, ll, degenerate
 
-    params, info, ll, degenerate = jax.vmap(per_k)(ks, starts)
+    params, info, ll, degenerate = jax.vmap(per_k)(params, info, ll, degenerate)
 
     def final(p):
         def per_row(xc):
@@ -250,12 +267,12 @@ def select(
 
     One compiled program per covariance type runs every (k, restart) fit
     at once: the fits share the largest k's shape, the components beyond
-    each k are masked out, and the k values and restarts are `vmap`ped. For
-    each k the restart with the highest log-likelihood (excluding
-    degenerate ones, see below) is kept; the winner of the grid has the
-    lowest criterion. Under `vmap` every member runs until the slowest stops
-    (at most `max_iter` iterations): the cost of the grid is bounded by
-    `len(n_components) * n_init * max_iter` EM iterations of the largest k.
+    each k are masked out, and the (k, restart) fits run through a queue of
+    slots (`engine/queue.py`: a quarter of the fits side by side, at least
+    16), each to its own convergence, so the grid costs about the sum of its
+    fits' iterations, not every fit times the slowest. For each k the restart
+    with the highest log-likelihood (excluding degenerate ones, see below) is
+    kept; the winner of the grid has the lowest criterion.
 
     Args:
       key: a JAX PRNG key. Restart r of every k draws from the same stream as
@@ -372,8 +389,7 @@ def _select_small(
     traced, the restarts' starting centres given (`starts`, from `gmm_starts.small_starts`).
 
     k, the k values and the restarts keep their exact sizes: a grid already
-    masks k, and every restart of every cell runs until the slowest stops,
-    so padding them would multiply the work of the whole grid. A closed-form
+    masks k, and padding restarts would add whole fits to the queue. A closed-form
     covariance model runs as full matrices (`gaussian_dense`): the types of a
     grid then share one program.
     """
