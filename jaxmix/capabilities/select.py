@@ -69,7 +69,11 @@ DEGENERATE_EPS = 100.0
 
 
 def select_slots(n_fits: int) -> int:
-    """Fits of a grid run side by side (`engine.queue`): a quarter of them, at least 16."""
+    """Fits of a grid run side by side (`engine.queue`): on a CPU a quarter of them, at least 16 (a step
+    costs in proportion to its width there); on an accelerator all of them, where a wider step costs
+    about the same and a narrow queue would take more steps."""
+    if jax.default_backend() != "cpu":
+        return n_fits
     return min(n_fits, max(16, n_fits // 4))
 
 
@@ -268,9 +272,10 @@ def select(
     One compiled program per covariance type runs every (k, restart) fit
     at once: the fits share the largest k's shape, the components beyond
     each k are masked out, and the (k, restart) fits run through a queue of
-    slots (`engine/queue.py`: a quarter of the fits side by side, at least
-    16), each to its own convergence, so the grid costs about the sum of its
-    fits' iterations, not every fit times the slowest. For each k the restart
+    slots (`engine/queue.py`: on a CPU a quarter of the fits side by side, at
+    least 16; on an accelerator all of them), each to its own convergence, so
+    on a CPU the grid costs about the sum of its fits' iterations, not every
+    fit times the slowest. For each k the restart
     with the highest log-likelihood (excluding degenerate ones, see below) is
     kept; the winner of the grid has the lowest criterion.
 
