@@ -135,16 +135,16 @@ def _select_type(
 
     def start_params(k, key, start):
         active = jnp.arange(k_max) < k
-        stats0 = ST._initial_stats(key, x, weights, shift, ctype, k_max, init, chunk_size, active, start)
-        return EM.m_step(stats0, ctype, reg_covar, None, active, projection=projection)
+        return G.initial_params(
+            key, x, weights, shift, ctype, k_max, init, chunk_size, reg_covar, None, active, start, projection
+        )
 
     initial = jax.vmap(start_params, in_axes=(0, 0, None if starts is None else 0))(job_k, job_keys, job_starts)
 
     def step(params, prev, job):
-        # One EM iteration of `G._fit_single` (no prior, no reseeding) for fit `job`.
+        # `G._fit_single`'s iteration (no prior, no reseeding) for fit `job`.
         active = jnp.arange(k_max) < job_k[job]
-        stats = EM.e_step(x, weights, shift, params, chunk_size)
-        new = EM.m_step(stats, ctype, reg_covar, None, active, params.covariances, projection)
+        new, stats = G.em_update(x, weights, shift, params, reg_covar, None, active, projection, chunk_size)
         objective = stats.loglik / total
         return new, objective, jnp.abs(objective - prev) < tol
 

@@ -56,6 +56,21 @@ class GMMResult(NamedTuple):
     collapsed: jax.Array  # (k,) bool, component holds less than one sample's worth of weight
 
 
+def em_update(x, weights, shift, params, reg_covar, prior, active, projection, chunk_size):
+    """One EM iteration from `params`: the E-step's statistics and the M-step's new parameters,
+    `(new, stats)`; `stats.loglik` is the log-likelihood at `params`. Shared by `_fit_single` and
+    `select`'s queue of fits."""
+    stats = e_step(x, weights, shift, params, chunk_size)
+    new = m_step(stats, params.covariance_type, reg_covar, prior, active, params.covariances, projection)
+    return new, stats
+
+
+def initial_params(key, x, weights, shift, ctype, k, init, chunk_size, reg_covar, prior, active, start, projection):
+    """The parameters a fit starts from: an M-step on the initial responsibilities of `init`."""
+    stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active, start)
+    return m_step(stats0, ctype, reg_covar, prior, active, projection=projection)
+
+
 def _fit_single(
     key,
     x,
@@ -86,8 +101,9 @@ def _fit_single(
         # the covariances of the validated precisions_init).
         params = GMMParams.from_covariances(w0, m0 - shift, p0, ctype)
     else:
-        stats0 = _initial_stats(key, x, weights, shift, ctype, k, init, chunk_size, active, start)
-        params = m_step(stats0, ctype, reg_covar, prior, active, projection=projection)
+        params = initial_params(
+            key, x, weights, shift, ctype, k, init, chunk_size, reg_covar, prior, active, start, projection
+        )
         if w0 is not None:
             params = dataclasses.replace(params, weights=w0)
         if m0 is not None:
@@ -97,8 +113,7 @@ def _fit_single(
     total = coll.allsum(jnp.sum(weights))
 
     def step(params, prev):
-        stats = e_step(x, weights, shift, params, chunk_size)
-        new = m_step(stats, ctype, reg_covar, prior, active, params.covariances, projection)
+        new, stats = em_update(x, weights, shift, params, reg_covar, prior, active, projection, chunk_size)
         reseeded = jnp.bool_(False)
         if reinit:
             new, reseeded = _reseed_collapsed(x, weights, shift, params, new, stats, chunk_size)

@@ -106,17 +106,17 @@ def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
     # A grid's many (k, restart) starts stay vmapped: one after the other they ran ~1 s longer
     # (select on Old Faithful, 90 starts).
     one_after_another = jax.default_backend() == "cpu" and n_active.shape[0] == 1
-    batch = map_in_turn if one_after_another else (lambda f, xs: jax.vmap(f)(xs))
 
     def per_count(n_act):
         active = jnp.arange(k) < n_act
         if n_init == 1:  # no vmap of one: less to trace (a fit with one restart)
             return start_centers(keys[0], x, weights, shift, k, init, chunk_size, active)[None]
-        return batch(lambda kk: start_centers(kk, x, weights, shift, k, init, chunk_size, active), keys)
+        start = lambda kk: start_centers(kk, x, weights, shift, k, init, chunk_size, active)  # noqa: E731
+        return map_in_turn(start, keys) if one_after_another else jax.vmap(start)(keys)
 
     if n_active.shape[0] == 1:
         return per_count(n_active[0])[None] + shift
-    return batch(per_count, n_active) + shift
+    return jax.vmap(per_count)(n_active) + shift
 
 
 def small_starts(key, xp, wp, counts, k, init, n_init):
