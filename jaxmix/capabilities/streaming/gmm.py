@@ -11,19 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.capabilities.streaming.iterations import _em_stage, _fold_pass, _history, _lloyd_stage, _loop_state
 from jaxmix.capabilities.streaming.kmeans import _PARAM_FIELDS, GMM_INITS
-from jaxmix.capabilities.streaming.passes import (
-    _check_common,
-    _check_init_sample,
-    _fit_options,
-    _history,
-    _lloyd_stage,
-    _loop_state,
-    _moments_stage,
-    _record,
-    _Run,
-    _running,
-)
+from jaxmix.capabilities.streaming.passes import _check_common, _check_init_sample, _fit_options, _moments_stage, _Run
 from jaxmix.capabilities.streaming.programs import (
     _gmm_add,
     _gmm_final_add,
@@ -31,7 +21,6 @@ from jaxmix.capabilities.streaming.programs import (
     _gmm_onehot_add,
     _gmm_update,
     _params_from_init,
-    _to_device,
 )
 from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V
@@ -46,8 +35,8 @@ def _params_state(params: GMMParams) -> dict[str, np.ndarray]:
     return {f: np.asarray(getattr(params, f)) for f in _PARAM_FIELDS}
 
 
-def _params_from_state(st: dict[str, np.ndarray], p: str, ctype: str) -> GMMParams:
-    w, m, c, u = (jnp.asarray(st[p + f]) for f in _PARAM_FIELDS)
+def _params_of(fields: dict[str, Any], ctype: str) -> GMMParams:
+    w, m, c, u = (jnp.asarray(fields[f]) for f in _PARAM_FIELDS)
     return GMMParams(w, m, c, u, covariance_type=ctype)
 
 
@@ -121,7 +110,7 @@ def gmm(
       (True, (1, 2, 2))
     """
     src, k, max_iter = _check_common(key, source, n_components, max_iter, tol, batch_rows, weights)
-    d, dt, cap = src.n_features, src.dtype, src.batch_rows
+    d, dt = src.n_features, src.dtype
     check_covariance_type(covariance_type, d)
     V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
     ctype = covariance_type
@@ -170,37 +159,33 @@ def gmm(
                 centers = np.asarray(jnp.asarray(means0) - shift)
             c = jnp.asarray(centers)
 
-            def hard(acc, i, batch):
-                del i
-                x, w = _to_device(batch, cap, dt)
+            def hard(acc, x, w):
                 return _gmm_onehot_add(acc, x, w, shift, c, ctype=ctype, chunk_size=chunk(x.shape[0]))
 
-            stats0 = run.run_pass("hard", _zero_gmm_stats(ctype, k, d, dt), hard)
+            stats0 = _fold_pass(run, "hard", _zero_gmm_stats(ctype, k, d, dt), hard)
             params = _gmm_m(stats0, reg, ctype=ctype)
         _loop_state(run, "em.", _params_state(params), max_iter, dt)
         run.save()
     total = jnp.asarray(st["total"])
     tol_t = jnp.asarray(tol, dt)
-    while _running(run, "em.", max_iter):
-        params = _params_from_state(st, "em.", ctype)
 
-        def fold(acc, i, batch, params=params):
-            del i
-            x, w = _to_device(batch, cap, dt)
-            return _gmm_add(acc, x, w, shift, params, chunk_size=chunk(x.shape[0]))
+    def add(acc, x, w, prm):
+        return _gmm_add(acc, x, w, shift, _params_of(prm, ctype), chunk_size=chunk(x.shape[0]))
 
-        stats = run.run_pass(f"em{int(st['em.n_iter'])}", _zero_gmm_stats(ctype, k, d, dt), fold, st["em.objective"])
-        new, objective, done = _gmm_update(stats, reg, total, st["em.objective"], tol_t, ctype=ctype)
-        _record(run, "em.", objective, done, **_params_state(new))
-    params = _params_from_state(st, "em.", ctype)
+    def update(stats, prm, prev):
+        del prm
+        new, objective, done = _gmm_update(stats, reg, total, prev, tol_t, ctype=ctype)
+        return _params_state(new), objective, done
+
+    start = {f: st["em." + f] for f in _PARAM_FIELDS}
+    fitted = _em_stage(run, "em.", "em", start, max_iter, lambda: _zero_gmm_stats(ctype, k, d, dt), add, update)
+    params = _params_of({f: jnp.asarray(v) for f, v in fitted.items()}, ctype)
     if "loglik" not in st:
 
-        def final(acc, i, batch):
-            del i
-            x, w = _to_device(batch, cap, dt)
+        def final(acc, x, w):
             return _gmm_final_add(acc, x, w, shift, params, chunk_size=chunk(x.shape[0]))
 
-        st["loglik"] = np.asarray(run.run_pass("final", jnp.zeros((), dt), final, st["em.objective"]) / total)
+        st["loglik"] = np.asarray(_fold_pass(run, "final", jnp.zeros((), dt), final, st["em.objective"]) / total)
         run.save()
     run.finish()
     ll = st["loglik"]

@@ -9,18 +9,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.capabilities.streaming.iterations import _fold_pass, _history, _kmeans_chunk, _lloyd_stage
 from jaxmix.capabilities.streaming.passes import (
     _centers_init,
     _check_common,
     _check_init_sample,
     _fit_options,
-    _history,
-    _kmeans_chunk,
-    _lloyd_stage,
     _moments_stage,
     _Run,
 )
-from jaxmix.capabilities.streaming.programs import _kmeans_final_add, _to_device
+from jaxmix.capabilities.streaming.programs import _kmeans_final_add
 from jaxmix.models.kmeans import KMeansResult
 
 
@@ -108,12 +106,10 @@ def kmeans(
     if "inertia" not in st:
         shift, c = jnp.asarray(st["shift"]), jnp.asarray(centers)
 
-        def fold(acc, i, batch):
-            del i
-            x, w = _to_device(batch, src.batch_rows, dt)
+        def add(acc, x, w):
             return _kmeans_final_add(acc, x, w, shift, c, chunk_size=_kmeans_chunk(x.shape[0], k, dt))
 
-        st["inertia"] = np.asarray(run.run_pass("final", jnp.zeros((), dt), fold, st["km.objective"]))
+        st["inertia"] = np.asarray(_fold_pass(run, "final", jnp.zeros((), dt), add, st["km.objective"]))
         run.save()
     run.finish()
     inertia = st["inertia"]

@@ -1,5 +1,5 @@
-"""The driver of streaming fits: a run's passes over the source, its state and checkpoints (`_Run`), the
-first pass (moments, reservoir sample), Lloyd's stage, and the checks every streaming fit shares.
+"""The runs of streaming fits: a run's passes over the source, its state and checkpoints (`_Run`), the
+first pass (moments, reservoir sample), and the checks every streaming fit shares.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from jaxmix.capabilities.streaming.checkpoints import (
     _unreadable,
 )
 from jaxmix.capabilities.streaming.programs import (
-    _kmeans_add,
-    _kmeans_update,
     _moments_add,
     _seed,
     _to_device,
@@ -42,7 +40,6 @@ from jaxmix.engine import validation as V
 from jaxmix.engine.chunks import default_chunk_size
 from jaxmix.engine.disk import atomic_write, open_regular
 from jaxmix.engine.progress_bar import bar
-from jaxmix.models.kmeans_steps import KMeansStats
 
 
 class _Run:
@@ -296,64 +293,6 @@ def _moments_stage(run: _Run, key: Any, k: int, method: str | None, m: int) -> n
         st["c0"] = np.asarray(_seed(key, sx, shift, sw, n_clusters=k, chunk_size=chunk, method=method))
     run.save()
     return st.get("c0")
-
-
-def _loop_state(run: _Run, p: str, params: dict[str, np.ndarray], max_iter: int, dtype: np.dtype) -> None:
-    if p + "n_iter" not in run.st:
-        run.st.update({p + name: np.asarray(v) for name, v in params.items()})
-        run.st[p + "n_iter"] = np.zeros((), np.int64)
-        run.st[p + "converged"] = np.zeros((), bool)
-        run.st[p + "history"] = np.zeros((max_iter,), dtype)
-        run.st[p + "objective"] = np.full((), np.nan, dtype)
-
-
-def _running(run: _Run, p: str, max_iter: int) -> bool:
-    return int(run.st[p + "n_iter"]) < max_iter and not bool(run.st[p + "converged"])
-
-
-def _record(run: _Run, p: str, objective: Any, done: Any, **params: Any) -> None:
-    st = run.st
-    i = int(st[p + "n_iter"])
-    st[p + "history"] = st[p + "history"].copy()
-    st[p + "history"][i] = np.asarray(objective)
-    st[p + "objective"] = np.asarray(objective, st[p + "history"].dtype)
-    st[p + "n_iter"] = np.asarray(i + 1, np.int64)
-    st[p + "converged"] = np.asarray(bool(done))
-    st.update({p + name: np.asarray(v) for name, v in params.items()})
-    run.save()
-
-
-def _history(run: _Run, p: str) -> np.ndarray:
-    """The objective per iteration, entries past n_iter repeating the last (as the in-memory fits)."""
-    h, n = run.st[p + "history"], int(run.st[p + "n_iter"])
-    return np.where(np.arange(h.shape[0]) < n, h, h[max(n - 1, 0)])
-
-
-def _kmeans_chunk(rows: int, k: int, dtype: np.dtype) -> int:
-    return min(default_chunk_size(rows, k, dtype.itemsize), rows)
-
-
-def _lloyd_stage(run: _Run, p: str, c0: np.ndarray, tol_abs: np.ndarray, max_iter: int, k: int) -> np.ndarray:
-    """Lloyd passes until converged; the centres (shifted coordinates)."""
-    src = run.source
-    d, dt, cap = src.n_features, src.dtype, src.batch_rows
-    nan_prev = {"prev_counts": np.full((k,), np.nan, dt), "prev_sums": np.full((k, d), np.nan, dt)}
-    _loop_state(run, p, {"centers": c0, **nan_prev}, max_iter, dt)
-    st = run.st
-    shift = jnp.asarray(st["shift"])
-    while _running(run, p, max_iter):
-        centers = jnp.asarray(st[p + "centers"])
-
-        def fold(acc, i, batch, centers=centers):
-            del i
-            x, w = _to_device(batch, cap, dt)
-            return _kmeans_add(acc, x, w, shift, centers, chunk_size=_kmeans_chunk(x.shape[0], k, dt))
-
-        zero = KMeansStats(jnp.zeros((k,), dt), jnp.zeros((k, d), dt), jnp.zeros((), dt))
-        stats = run.run_pass(f"{p}lloyd{int(st[p + 'n_iter'])}", zero, fold, st[p + "objective"])
-        new, done = _kmeans_update(stats, centers, st[p + "prev_counts"], st[p + "prev_sums"], tol_abs)
-        _record(run, p, stats.inertia, done, centers=new, prev_counts=stats.counts, prev_sums=stats.sums)
-    return st[p + "centers"]
 
 
 def _fit_options(model: str, key: Any, k: int, init: Any, **options: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmix.capabilities.sources import Source, as_source
-from jaxmix.capabilities.streaming.passes import _kmeans_chunk
+from jaxmix.capabilities.streaming.iterations import _kmeans_chunk
 from jaxmix.capabilities.streaming.programs import _to_device
 from jaxmix.engine import parameter_checks as PC
 from jaxmix.engine import validation as V

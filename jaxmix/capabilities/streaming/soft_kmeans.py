@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmix.capabilities.sources import Batch
+from jaxmix.capabilities.streaming.iterations import _em_stage, _fold_pass, _history, _kmeans_chunk
 from jaxmix.capabilities.streaming.passes import (
     _centers_init,
     _check_common,
     _check_init_sample,
     _fit_options,
-    _history,
-    _kmeans_chunk,
-    _loop_state,
     _moments_stage,
-    _record,
     _Run,
-    _running,
 )
-from jaxmix.capabilities.streaming.programs import _soft_add, _soft_update, _to_device
+from jaxmix.capabilities.streaming.programs import _soft_add, _soft_update
 from jaxmix.engine import validation as V
 from jaxmix.models.soft_kmeans import SoftKMeansResult, SoftKMeansStats
 
@@ -77,7 +71,7 @@ def soft_kmeans(
     """
     src, k, max_iter = _check_common(key, source, n_clusters, max_iter, tol, batch_rows, weights)
     V.check_scalar(beta, "beta", positive=True)
-    d, dt, cap = src.n_features, src.dtype, src.batch_rows
+    d, dt = src.n_features, src.dtype
     init_arr, method = _centers_init(init, ("k-means++", "random"), k, d, dt)
     m = _check_init_sample(init_sample, k)
     options = _fit_options(
@@ -100,27 +94,25 @@ def soft_kmeans(
         c0 = np.asarray(jnp.asarray(init_arr) - shift)
     beta_t = jnp.asarray(beta, dt)
     tol_abs = np.asarray(tol, dt) * st["mean_var"]
-    _loop_state(run, "soft.", {"centers": c0, "pi": np.full((k,), 1.0 / k, dt)}, max_iter, dt)
 
-    def pass_of(centers: jax.Array, pi: jax.Array) -> Callable[[Any, int, Batch], Any]:
-        def fold(acc, i, batch):
-            del i
-            x, w = _to_device(batch, cap, dt)
-            return _soft_add(acc, x, w, shift, centers, pi, beta_t, chunk_size=_kmeans_chunk(x.shape[0], k, dt))
+    def add(acc, x, w, prm):
+        chunk = _kmeans_chunk(x.shape[0], k, dt)
+        return _soft_add(acc, x, w, shift, prm["centers"], prm["pi"], beta_t, chunk_size=chunk)
 
-        return fold
+    def update(stats, prm, prev):
+        del prev
+        new, new_pi, done = _soft_update(stats, prm["centers"], tol_abs)
+        return {"centers": new, "pi": new_pi}, stats.objective, done
 
     def zero() -> SoftKMeansStats:
         return SoftKMeansStats(jnp.zeros((k,), dt), jnp.zeros((k, d), dt), jnp.zeros((), dt))
 
-    while _running(run, "soft.", max_iter):
-        c, p = jnp.asarray(st["soft.centers"]), jnp.asarray(st["soft.pi"])
-        stats = run.run_pass(f"soft{int(st['soft.n_iter'])}", zero(), pass_of(c, p), st["soft.objective"])
-        new, new_pi, done = _soft_update(stats, c, tol_abs)
-        _record(run, "soft.", stats.objective, done, centers=new, pi=new_pi)
-    centers, pi = st["soft.centers"], st["soft.pi"]
+    params0 = {"centers": c0, "pi": np.full((k,), 1.0 / k, dt)}
+    fitted = _em_stage(run, "soft.", "soft", params0, max_iter, zero, add, update)
+    centers, pi = fitted["centers"], fitted["pi"]
     if "free_energy" not in st:
-        stats = run.run_pass("final", zero(), pass_of(jnp.asarray(centers), jnp.asarray(pi)), st["soft.objective"])
+        final = {"centers": jnp.asarray(centers), "pi": jnp.asarray(pi)}
+        stats = _fold_pass(run, "final", zero(), lambda acc, x, w: add(acc, x, w, final), st["soft.objective"])
         st["free_energy"] = np.asarray(stats.objective)
         run.save()
     run.finish()
