@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose k and the covariance model of a Gaussian mixture by BIC (or AIC, ICL)",
         description="Fit a Gaussian mixture for every k and covariance type (one compiled program per type), "
         "print the criterion table (as mclust's BIC table, lower is better), and write the best model "
-        "(model.npz), select.csv (every cell), labels.csv and a plot of the criterion into OUTDIR.",
+        "(model.npz), select.csv (every cell), labels.csv, responsibilities.csv, a plot of the criterion "
+        "and the winner's classification (classification.png) into OUTDIR, and print the winner's summary.",
         epilog="examples:\n  jaxmix select faithful.csv --k 1..9\n"
         "  jaxmix select data.csv --k 2,4,8 --covariance-types full diag --criterion icl --standardize\n"
         "  jaxmix select data.csv --covariance-types mclust",
@@ -148,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic", help="default bic")
     sel.add_argument("--n-init", type=int, default=10, help="restarts per cell (default 10)")
     sel.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    sel.add_argument(
+        "--init",
+        choices=("kmeans", "k-means++", "random_from_data", "hc"),
+        help="starts (default: jaxmix.select's); hc: mclust's hierarchical agglomeration for the first restart",
+    )
     sel.add_argument("--max-iter", type=int, help="most EM iterations per fit (default 500)")
     sel.add_argument("--tol", type=float, help="convergence tolerance on the mean log-likelihood (default 1e-6)")
     sel.add_argument("--standardize", action="store_true", help="fit z-scored columns (stored in the model)")
@@ -155,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--key", help="array to read from an .npz file holding several")
     _add_reading_options(sel)
     sel.add_argument("-o", "--output-dir", default="jaxmix-select", help="output folder (default ./jaxmix-select)")
-    sel.add_argument("--no-plot", action="store_true", help="do not write the criterion plot")
+    sel.add_argument("--no-plot", action="store_true", help="do not write the figures")
     sel.add_argument("--quiet", action="store_true", help="print nothing but errors")
     sel.set_defaults(func=_select_cmd)
 

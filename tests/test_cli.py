@@ -324,6 +324,12 @@ def test_select_writes_the_table_the_best_model_and_the_plot(tmp_path, capsys):
     lines = (out / "select.csv").read_text().splitlines()
     assert lines[0].startswith("k,covariance_type,log_likelihood,bic") and len(lines) == 1 + 3 * 2
     assert (out / "bic.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "classification.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Clustering table:" in text and "ellipsoidal, equal volume, shape and orientation" in text
+    resp = np.loadtxt(out / "responsibilities.csv", delimiter=",", skiprows=1)
+    assert resp.shape == (272, 3)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(resp.argmax(axis=1), read_labels(out / "labels.csv"))
     model = jaxmix.load(out / "model.npz")
     assert model.params.covariance_type == "tied" and model.params.means.shape == (3, 2)
     assert cli.main(["predict", str(out / "model.npz"), data]) == 0

@@ -62,7 +62,7 @@ from jaxmix.models import gmm_em as EM
 from jaxmix.models import gmm_starts as ST
 
 CRITERIA = ("bic", "aic", "icl")
-SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data")
+SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data", "hc")
 
 
 DEGENERATE_EPS = 100.0
@@ -292,8 +292,11 @@ def select(
         for mclust's default list (the fourteen, or E and V when d = 1).
       n_init: restarts per (k, covariance type).
       criterion: "bic" (default, as mclust), "aic" or "icl"; lower is better.
-      init: "kmeans" (default), "k-means++" or "random_from_data"
-        ("random" draws depend on k, so it cannot be masked).
+      init: "kmeans" (default), "k-means++", "random_from_data" ("random"
+        draws depend on k, so it cannot be masked) or "hc": mclust's start
+        (model-based hierarchical agglomeration on SVD-scaled data, one
+        deterministic partition per k) for restart 0, k-means on standardised
+        columns for the others; see `jaxmix.gmm`.
       max_iter, tol, reg_covar, weights, chunk_size: as in `jaxmix.gmm`
         (tighter defaults: criteria compare converged fits).
       progress: a status line on stderr for long fits.
@@ -322,6 +325,8 @@ def select(
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(init, str) or init not in SELECT_INIT_METHODS:
         raise ValueError(f"init must be one of {SELECT_INIT_METHODS} for select, got {init!r}")
+    if init == "hc" and (A.is_traced(x) or S.row_axes_of(x) is not None):
+        raise ValueError("init='hc' runs its agglomeration on the host: give x as an array on one device, not traced")
     n_init = V.check_positive_int(n_init, "n_init")
     max_iter = V.check_positive_int(max_iter, "max_iter")
     V.check_scalar(tol, "tol", nonnegative=True)
@@ -334,6 +339,7 @@ def select(
         w = S.place_weights(w if weights is not None else None, x, *sharded)
     start = time.monotonic()
     plan = None if sharded is not None or A.is_traced(x) else B.plan(n, k_max, d, len(ks) * n_init, max_iter)
+    hc = None  # init="hc"'s starting labels on the exact path, computed once for every type
     if plan is not None:  # padded once; the starting centres once for every covariance type
         xp, wp = B.pad_rows(x, w, plan.rows)
         starts = ST.small_starts(key, xp, wp, ks, k_max, init, n_init)
@@ -352,10 +358,16 @@ def select(
         static = dict(
             covariance_type=ctype, k_max=k_max, init=init, n_init=n_init, max_iter=max_iter, chunk_size=min(chunk, n)
         )
+        args: tuple[Any, ...] = (key, x, w, jnp.asarray(ks, jnp.int32), A.scalar(tol, x.dtype))
+        args = (*args, A.scalar(reg_covar, x.dtype))
+        if init == "hc":  # x is on one device (checked above): the program with its starting labels
+            if hc is None:
+                hc = jnp.asarray(ST.hc_starts(key, x, w, ks, k_max, n_init))
+            args = (*args, None, None, hc, None)
         out = S.call_fit(
             f"select {ctype}",
             _select_type,
-            (key, x, w, jnp.asarray(ks, jnp.int32), jnp.asarray(tol, x.dtype), jnp.asarray(reg_covar, x.dtype)),
+            args,
             static,
             row_args=(False, True, True, False, False, False),
             out_rows=S.RowDict(tuple((name, 1 if name == "labels" else False) for name in _SELECT_OUTPUTS)),

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxmix.families.names import DESCRIPTIONS
+from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
 from jaxmix.models import gmm as G
 
@@ -18,6 +20,71 @@ def type_label(covariance_type: str) -> str:
     """ "full (VVV)" for scikit-learn's names, the mclust name alone for mclust's."""
     mclust = covariance_model(covariance_type).mclust_name
     return covariance_type if mclust == covariance_type else f"{covariance_type} ({mclust})"
+
+
+def mclust_name(covariance_type: str, d: int) -> str:
+    """mclust's name of a model on d features (EII and VII are E and V for one feature)."""
+    name = covariance_model(covariance_type).mclust_name
+    return {"EII": "E", "VII": "V"}.get(name, name) if d == 1 else name
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectSummary:
+    """The winner of a `select` grid in words and numbers, as mclust's `summary(Mclust)`; `str()` prints it.
+
+    `log_likelihood` is the total (not the mean per unit weight of `SelectResult.log_likelihood`),
+    `n` the total sample weight (the number of rows without weights), `df` the free parameters,
+    `bic` and `icl` on `SelectResult`'s sign (lower is better; mclust prints the negatives),
+    `top` the best three cells by the grid's criterion as (covariance_type, k, score).
+    """
+
+    covariance_type: str
+    mclust_name: str
+    description: str
+    n_components: int
+    log_likelihood: float
+    n: float
+    df: int
+    bic: float
+    icl: float
+    criterion: str
+    top: tuple[tuple[str, int, float], ...]
+    cluster_sizes: tuple[int, ...]
+    parameters: GMMParams | None
+
+    def __str__(self) -> str:
+        n = int(self.n) if float(self.n).is_integer() else self.n
+        lines = [
+            "Gaussian finite mixture model fitted by EM (jaxmix.select)",
+            "",
+            f"{type_label(self.covariance_type)}: {self.description}, with {self.n_components} "
+            f"component{'s' if self.n_components != 1 else ''}",
+            "",
+            f"{'log-likelihood':>16}{'n':>10}{'df':>6}{'BIC':>14}{'ICL':>14}",
+            f"{self.log_likelihood:>16.3f}{n:>10}{self.df:>6}{self.bic:>14.3f}{self.icl:>14.3f}",
+            "",
+            f"Top {len(self.top)} by {self.criterion.upper()} (lower is better): "
+            + ", ".join(f"{t} k={k} ({v:.3f})" for t, k, v in self.top),
+            "",
+            "Clustering table:",
+            " ".join(f"{i:>7}" for i in range(1, self.n_components + 1)),
+            " ".join(f"{c:>7}" for c in self.cluster_sizes),
+        ]
+        if self.parameters is not None:
+            p = self.parameters
+            with np.printoptions(precision=4, suppress=True):
+                lines += [
+                    "",
+                    "Mixing probabilities:",
+                    str(np.asarray(p.weights)),
+                    "",
+                    "Means (one row per component):",
+                    str(np.asarray(p.means)),
+                    "",
+                    f"Covariances ({p.covariance_type}):",
+                    str(np.asarray(p.covariances)),
+                ]
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +141,47 @@ class SelectResult:
             f["history"][i],
             f["nonfinite"][i],
             f["collapsed"][i][:k],
+        )
+
+    def summary(self, parameters: bool = False) -> SelectSummary:
+        """The winner in words and numbers, as mclust's `summary(Mclust)` (print it).
+
+        Example:
+          >>> import jax, jaxmix
+          >>> s = jaxmix.select(jax.random.key(0), jaxmix.datasets.load_faithful(), range(1, 4), ("tied",), n_init=2)
+          >>> m = s.summary()
+          >>> m.mclust_name, m.n_components, m.df, int(m.n), sum(m.cluster_sizes)
+          ('EEE', 3, 11, 272, 272)
+        """
+        i = self.n_components.index(self.best_k)
+        j = self.covariance_types.index(self.best_covariance_type)
+        best = self.best
+        f = self._fits[self.best_covariance_type]
+        d = int(np.asarray(best.params.means).shape[1])
+        total = float(f["total_weight"])
+        name = mclust_name(self.best_covariance_type, d)
+        scores = np.where(np.isfinite(self.scores), self.scores, np.inf)
+        order = np.argsort(scores, axis=None, kind="stable")[:3]
+        top = tuple(
+            (self.covariance_types[c], self.n_components[r], float(scores[r, c]))
+            for r, c in (divmod(int(o), len(self.covariance_types)) for o in order)
+            if np.isfinite(scores[r, c])
+        )
+        sizes = np.bincount(np.asarray(best.labels), minlength=self.best_k)[: self.best_k]
+        return SelectSummary(
+            covariance_type=self.best_covariance_type,
+            mclust_name=name,
+            description=DESCRIPTIONS.get(name, ""),
+            n_components=self.best_k,
+            log_likelihood=float(self.log_likelihood[i, j]) * total,
+            n=total,
+            df=int(self.n_parameters[i, j]),
+            bic=float(self.bic[i, j]),
+            icl=float(self.icl[i, j]),
+            criterion=self.criterion,
+            top=top,
+            cluster_sizes=tuple(int(c) for c in sizes),
+            parameters=best.params if parameters else None,
         )
 
     def table(self) -> str:

@@ -41,6 +41,25 @@ SCIKIT_LEARN_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 UNIVARIATE_MODELS = ("E", "V")  # mclust's names for d = 1
 COVARIANCE_TYPES = tuple(MODULES)
+# mclust's words for its models (`summary(Mclust)`), by mclust name.
+DESCRIPTIONS = {
+    "E": "univariate, equal variance",
+    "V": "univariate, unequal variance",
+    "EII": "spherical, equal volume",
+    "VII": "spherical, varying volume",
+    "EEI": "diagonal, equal volume and shape",
+    "VEI": "diagonal, varying volume, equal shape",
+    "EVI": "diagonal, equal volume, varying shape",
+    "VVI": "diagonal, varying volume and shape",
+    "EEE": "ellipsoidal, equal volume, shape and orientation",
+    "VEE": "ellipsoidal, equal shape and orientation",
+    "EVE": "ellipsoidal, equal volume and orientation",
+    "VVE": "ellipsoidal, equal orientation",
+    "EEV": "ellipsoidal, equal volume and equal shape",
+    "VEV": "ellipsoidal, equal shape",
+    "EVV": "ellipsoidal, equal volume",
+    "VVV": "ellipsoidal, varying volume, shape and orientation",
+}
 # Families the engine uses inside programs, not offered as a covariance_type.
 INTERNAL_MODULES = {"dense": "gaussian_dense"}
 

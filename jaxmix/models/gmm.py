@@ -35,9 +35,11 @@ from jaxmix.families.gaussian_dense import from_dense, projection_code
 from jaxmix.families.params import GMMParams, GMMPrior
 from jaxmix.families.registry import check_covariance_type, covariance_model
 from jaxmix.models.gmm_em import _resolve_prior, e_step, m_step, weighted_log_prob
-from jaxmix.models.gmm_starts import _collapsed, _initial_stats, _reseed_collapsed, small_starts
+from jaxmix.models.gmm_starts import _collapsed, _initial_stats, _reseed_collapsed, hc_starts, small_starts
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+# The fits of one data set also start from mclust's agglomeration (`gmm_starts.hc_starts`).
+FIT_INIT_METHODS = (*INIT_METHODS, "hc")
 
 
 GMM_BLOCK_BYTES = 4 * 2**20
@@ -330,13 +332,18 @@ def gmm_chunk_size(n: int, k: int, d: int, covariance_type: str, itemsize: int, 
 
 
 def check_options(
-    covariance_type: Any, init: Any, reg_covar: Any, n_features: int | None = None, prior: bool = False
+    covariance_type: Any,
+    init: Any,
+    reg_covar: Any,
+    n_features: int | None = None,
+    prior: bool = False,
+    inits: tuple[str, ...] = INIT_METHODS,
 ) -> None:
     """The options every GMM entry point (gmm, gmm_batch) checks the same way."""
     check_covariance_type(covariance_type, n_features, prior)
-    if not isinstance(init, str) or init not in INIT_METHODS:
+    if not isinstance(init, str) or init not in inits:
         raise ValueError(
-            f"init must be one of {INIT_METHODS}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
+            f"init must be one of {inits}, got {init!r} (give arrays as weights_init, means_init, precisions_init)"
         )
     V.check_scalar(reg_covar, "reg_covar", nonnegative=True)
 
@@ -371,7 +378,11 @@ def gmm(
       init: how initial responsibilities are made, as scikit-learn's `init_params`:
         "kmeans" (jaxmix's k-means from k-means++, hard labels), "k-means++" and
         "random_from_data" (seeds, then each sample to its nearest seed),
-        "random" (uniform random responsibilities). An M-step turns them into
+        "random" (uniform random responsibilities), or "hc": mclust's start, the
+        partition of model-based hierarchical agglomeration on SVD-scaled data
+        (Fraley 1998; on 2000 sampled rows when n is larger) for the first
+        restart, k-means on standardised columns for the others (no start then
+        depends on the units of the columns). An M-step turns them into
         parameters; `weights_init`, `means_init`, `precisions_init` then override.
       n_init: restarts run as one vmap; the best finite final log-likelihood wins.
         Hundreds are fine: past what keeps the row blocks near 4 MiB they
@@ -431,7 +442,9 @@ def gmm(
     )
     x, w, k, n_init, max_iter = a.x, a.weights, a.n_clusters, a.n_init, a.max_iter
     n, d = x.shape
-    check_options(covariance_type, init, reg_covar, d, prior not in (None, False))
+    check_options(covariance_type, init, reg_covar, d, prior not in (None, False), FIT_INIT_METHODS)
+    if init == "hc" and (A.is_traced(x) or S.row_axes_of(x) is not None):
+        raise ValueError("init='hc' runs its agglomeration on the host: give x as an array on one device, not traced")
     overrides = (
         None if weights_init is None else PC.check_mixture_weights(weights_init, k, x.dtype),
         None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),
@@ -456,12 +469,15 @@ def gmm(
         progress=bool(progress),
         restart_group=None if group >= n_init else group,
     )
-    args = (key, x, w, A.scalar(tol, x.dtype), A.scalar(reg_covar, x.dtype), prior, overrides)
+    args: tuple[Any, ...] = (key, x, w, A.scalar(tol, x.dtype), A.scalar(reg_covar, x.dtype), prior, overrides)
     maskable = prior is None and not reinit_collapsed and init != "random" and all(o is None for o in overrides)
     exact = not maskable or A.is_traced(x) or S.row_axes_of(x) is not None
     p = None if exact else B.plan(n, k, d, n_init, max_iter)
     if p is not None:
         return _bucketed(p, args, static, a.chunk_size, progress)
+    if init == "hc":  # x is on one device (checked above): the program with its starting labels
+        labels = hc_starts(key, x, w, [k], k, n_init)[0]
+        args = (*args, None, None, None, jnp.asarray(labels), None)
     return S.call_fit(
         "gmm",
         _gmm,

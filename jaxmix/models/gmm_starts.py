@@ -1,6 +1,7 @@
 """Where mixture fits start: initial responsibilities from k-means, k-means++, random points or random
-responsibilities (scikit-learn's `init_params`), the starting centres as a program of their own shared by
-every covariance type (`small_starts`), and the reseeding of collapsed components.
+responsibilities (scikit-learn's `init_params`), or mclust's hierarchical agglomeration ("hc", with
+further restarts from k-means on standardised columns: `hc_starts`); the starting centres as a program of
+their own shared by every covariance type (`small_starts`), and the reseeding of collapsed components.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from jaxmix.engine.seeding import kmeans_plusplus, random_points
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
 from jaxmix.models.gmm_em import GMMStats, accumulate, weighted_log_prob
+from jaxmix.models.hierarchical import hc_labels
 from jaxmix.models.kmeans import choose_algorithm as _kmeans_algorithm
 from jaxmix.models.kmeans_steps import _fit_single as _kmeans_fit
 from jaxmix.models.kmeans_steps import assign as _kmeans_assign
@@ -43,8 +45,18 @@ def _initial_stats(key, x, weights, shift, ctype, k, method, chunk_size, active=
     `active`: (k,) bool mask of a masked fit: the statistics equal those of
     a fit with `sum(active)` components (same key), zero for the others.
     `start`: the (k, d) starting centres (data coordinates) of a method other
-    than "random", computed beforehand by the `_starts` program.
+    than "random", computed beforehand by the `_starts` program; for "hc", the
+    (rows,) starting labels (`hc_starts`; -1: the row takes no part).
     """
+    if method == "hc":
+        if start is None:
+            raise ValueError("init='hc' needs its starting labels (gmm_starts.hc_starts)")
+
+        def hard(xc, ids):
+            r = jax.nn.one_hot(start[ids], k, dtype=xc.dtype)  # label -1: a row of zeros
+            return (r if active is None else r * active), jnp.zeros((xc.shape[0],), xc.dtype)
+
+        return accumulate(x, weights, shift, hard, ctype, k, chunk_size, with_ids=True)
     if method == "random" and active is not None:
         raise ValueError("init='random' cannot be masked (its draws depend on k); use 'kmeans' or 'k-means++'")
     if method == "random":
@@ -120,14 +132,47 @@ def _starts(key, x, weights, n_active, *, k, init, n_init, chunk_size):
 
 
 def small_starts(key, xp, wp, counts, k, init, n_init):
-    """`_starts` for a bucketed fit on padded data (`counts`: the k values), or None for init="random"."""
+    """`_starts` for a bucketed fit on padded data (`counts`: the k values), or None for init="random";
+    for init="hc" the starting labels of `hc_starts`."""
     if init == "random":
         return None
+    if init == "hc":
+        return hc_starts(key, xp, wp, counts, k, n_init)
     chunk = min(default_chunk_size(xp.shape[0], k, xp.dtype.itemsize, n_init * len(counts)), xp.shape[0])
     work = xp.shape[0] * k * xp.shape[1] * n_init * len(counts)
     program = _starts.small(work)
     out = program(key, xp, wp, np.asarray(counts, np.int32), k=k, init=init, n_init=n_init, chunk_size=chunk)
     return jax.device_get(out)  # on the host: taking a count's slice compiles nothing
+
+
+def hc_starts(key, x, weights, counts, k, n_init) -> np.ndarray:
+    """Starting labels of init="hc": (len(counts), n_init, rows) int32.
+
+    Restart 0 of each count starts from mclust's partition (`hierarchical.hc_labels`: model-based
+    agglomeration on SVD-scaled data, on a subsample of at most 2000 rows); restarts 1.. start from
+    k-means (k-means++ seeds, `_starts` with the same keys as init="kmeans") run on standardised
+    columns, each row labelled by its nearest centre in those units. No start depends on the units of
+    the columns, and the restarts do not share the agglomeration's bias.
+    """
+    x = np.asarray(x)
+    w = np.ones(x.shape[0], x.dtype) if weights is None else np.asarray(weights)
+    seed = int(np.asarray(jr.words(key), np.uint64).sum())
+    labels = np.empty((len(counts), n_init, x.shape[0]), np.int32)
+    labels[:, 0] = hc_labels(x, tuple(int(c) for c in counts), w, seed)
+    if n_init == 1:
+        return labels
+    total = max(float(w.sum()), np.finfo(np.float64).tiny)
+    mean = (w @ x.astype(np.float64)) / total
+    sd = np.sqrt((w @ (x - mean) ** 2) / total)
+    xs = ((x - mean) / np.where(sd > 0, sd, 1.0)).astype(x.dtype)
+    centres = np.asarray(small_starts(key, xs, w, counts, k, "kmeans", n_init))  # (m, n_init, k, d), scaled
+    xx = np.sum(xs * xs, axis=1)[:, None]
+    for i, c in enumerate(counts):
+        for r in range(1, n_init):
+            cc = centres[i, r, : int(c)]
+            dist = xx - 2.0 * xs @ cc.T + np.sum(cc * cc, axis=1)[None]
+            labels[i, r] = np.argmin(dist, axis=1)
+    return labels
 
 
 def _collapsed(n: jax.Array, n_eff: jax.Array, total: jax.Array) -> jax.Array:

@@ -1,5 +1,6 @@
-"""`jaxmix select`: choose k and the covariance model by BIC (as mclust does), print the table, write the
-best model, the labels and the figure.
+"""`jaxmix select`: choose k and the covariance model by BIC (as mclust does), print the table and the
+winner's summary, write the best model, the labels, the responsibilities and the figures (the criterion
+by k, the winner's classification).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def _select_cmd(args: argparse.Namespace) -> int:
     table = _read(args)
     n, d = table.x.shape
     _check_scales(args, table)
-    mean, std, _, z = _prepared(args, table)
+    mean, std, z_host, z = _prepared(args, table)
     kw: dict[str, Any] = {"n_init": args.n_init, "criterion": args.criterion, "progress": not args.quiet}
+    if args.init is not None:
+        kw["init"] = args.init
     if args.max_iter is not None:
         kw["max_iter"] = args.max_iter
     if args.tol is not None:
@@ -66,7 +69,11 @@ def _select_cmd(args: argparse.Namespace) -> int:
     report.write_csv(
         written[1], keys, [np.array([repr(r[c]) if isinstance(r[c], float) else r[c] for r in rows]) for c in keys]
     )
-    report.write_csv(written[2], ["label"], [np.asarray(best.labels)])
+    labels = np.asarray(best.labels)
+    report.write_csv(written[2], ["label"], [labels])
+    resp = np.asarray(jaxmix.predict_proba(best.params, z))
+    written.append(os.path.join(out, "responsibilities.csv"))
+    report.write_csv(written[-1], [f"p{j}" for j in range(resp.shape[1])], list(resp.T))
     note = None
     if not args.no_plot:
         try:
@@ -79,6 +86,22 @@ def _select_cmd(args: argparse.Namespace) -> int:
             ax.figure.savefig(os.path.join(out, f"{args.criterion}.png"))
             plt.close(ax.figure)
             written.append(os.path.join(out, f"{args.criterion}.png"))
+            names = [f"{c} (z-score)" for c in table.names] if args.standardize else table.names
+            summary = result.summary()
+            title = f"{summary.mclust_name}, k={result.best_k} on {os.path.basename(os.fspath(args.data))}"
+            params = best.params
+            if report.plot(
+                os.path.join(out, "classification.png"),
+                z_host,
+                labels,
+                np.asarray(params.means),
+                names,
+                title,
+                resp,
+                params,
+                "means",
+            ):
+                written.append(os.path.join(out, "classification.png"))
         except ImportError:
             note = f"no {args.criterion}.png: matplotlib is not installed (pip install 'jaxmix[plot]')"
     if not args.quiet:
@@ -91,6 +114,9 @@ def _select_cmd(args: argparse.Namespace) -> int:
             + _dropped_note(table)
         )
         print(result.table())
+        print()
+        print(result.summary())
+        print()
         print("wrote     " + ", ".join(written))
         if note:
             print(note)
