@@ -48,6 +48,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "score": ("jaxmix.models.mixture", "score"),
     "plot": ("jaxmix.tools.plot", "plot"),
     "SelectResult": ("jaxmix.capabilities.select_result", "SelectResult"),
+    "SelectSummary": ("jaxmix.capabilities.select_result", "SelectSummary"),
+    "BootstrapLRT": ("jaxmix.capabilities.bootstrap", "BootstrapLRT"),
+    "BootstrapSE": ("jaxmix.capabilities.bootstrap", "BootstrapSE"),
+    "bootstrap_lrt": ("jaxmix.capabilities.bootstrap", "bootstrap_lrt"),
+    "bootstrap_se": ("jaxmix.capabilities.bootstrap", "bootstrap_se"),
     "select": ("jaxmix.capabilities.select", "select"),
     "rows_from_processes": ("jaxmix.engine.sharding", "rows_from_processes"),
     "shard_rows": ("jaxmix.engine.sharding", "shard_rows"),
@@ -93,12 +98,17 @@ if TYPE_CHECKING:
     from jaxmix.capabilities.batch import kmeans_batch as kmeans_batch
     from jaxmix.capabilities.batch_mixtures import gmm_batch as gmm_batch
     from jaxmix.capabilities.batch_mixtures import soft_kmeans_batch as soft_kmeans_batch
+    from jaxmix.capabilities.bootstrap import BootstrapLRT as BootstrapLRT
+    from jaxmix.capabilities.bootstrap import BootstrapSE as BootstrapSE
+    from jaxmix.capabilities.bootstrap import bootstrap_lrt as bootstrap_lrt
+    from jaxmix.capabilities.bootstrap import bootstrap_se as bootstrap_se
     from jaxmix.capabilities.gradient import GradientFitResult as GradientFitResult
     from jaxmix.capabilities.gradient import fit_gradient as fit_gradient
     from jaxmix.capabilities.implicit import gmm_fixed_point as gmm_fixed_point
     from jaxmix.capabilities.implicit import soft_kmeans_fixed_point as soft_kmeans_fixed_point
     from jaxmix.capabilities.select import select as select
     from jaxmix.capabilities.select_result import SelectResult as SelectResult
+    from jaxmix.capabilities.select_result import SelectSummary as SelectSummary
     from jaxmix.engine.programs import cache_programs as cache_programs
     from jaxmix.engine.programs import default_cache_dir as default_cache_dir
     from jaxmix.engine.sharding import rows_from_processes as rows_from_processes
@@ -129,15 +139,20 @@ if TYPE_CHECKING:
     from jaxmix.tools.plot import plot as plot
 
 __all__ = [
+    "BootstrapLRT",
+    "BootstrapSE",
     "GMMParams",
     "GMMPrior",
     "GMMResult",
     "GradientFitResult",
     "KMeansResult",
     "SelectResult",
+    "SelectSummary",
     "SoftKMeansResult",
     "aic",
     "bic",
+    "bootstrap_lrt",
+    "bootstrap_se",
     "cache_programs",
     "datasets",
     "default_cache_dir",

@@ -117,8 +117,17 @@ def _agglomerate(counts, means, scatters, alpha, n_groups):
         c = _term(n, w, alpha) - terms[a] - terms
         return jnp.where(live & (idx != a), c, inf)
 
-    cost0 = lax.map(lambda a: costs_to(a, counts, means, scatters, terms0, live0), idx)
-    cost0 = jnp.where(live0[:, None], cost0, inf)
+    # The initial clusters hold identical rows (scatter 0), so a pair's merged scatter has rank one
+    # (determinant 0 for d >= 2): its cost needs only the pair's squared distance.
+    sq = jnp.sum(means * means, axis=1)
+    dist = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * means @ means.T, 0.0)
+    n_pair = counts[:, None] + counts[None, :]
+    f = counts[:, None] * counts[None, :] / jnp.maximum(n_pair, 1.0)
+    pair_terms = n_pair * jnp.log((f * dist + alpha) / jnp.maximum(n_pair, 1.0))
+    if means.shape[1] == 1:  # one feature: a two-row cluster has a determinant
+        pair_terms = _term(n_pair, (f * dist)[..., None, None], alpha)
+    cost0 = pair_terms - terms0[:, None] - terms0[None, :]
+    cost0 = jnp.where(live0[:, None] & live0[None, :] & (idx[:, None] != idx[None, :]), cost0, inf)
     state0 = (
         counts,
         means,
@@ -138,10 +147,11 @@ def _agglomerate(counts, means, scatters, alpha, n_groups):
         j = rowarg[i]
         a, b = jnp.minimum(i, j), jnp.maximum(i, j)
         n, mean, w = _merged(counts[a], means[a], scatters[a], counts[b], means[b], scatters[b])
+        merged_term = cost[a, b] + terms[a] + terms[b]  # the pair's cost was term(a + b) - term(a) - term(b)
         counts = counts.at[a].set(n).at[b].set(0.0)
         means = means.at[a].set(mean)
         scatters = scatters.at[a].set(w)
-        terms = terms.at[a].set(_term(n, w, alpha))
+        terms = terms.at[a].set(merged_term)
         live = live.at[b].set(False)
         new = costs_to(a, counts, means, scatters, terms, live)
         cost = cost.at[a].set(new).at[:, a].set(new).at[b].set(inf).at[:, b].set(inf)
@@ -196,7 +206,10 @@ def merges(z: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray
     pc[:g] = counts
     pm = np.zeros((m, p))
     pm[:g] = uniq
-    kept, removed = _agglomerate(
+    # Compiled for compile speed (`programs.compiler_options`): at most 512 clusters of 2 features
+    # count as a tiny program (faithful: compile 0.5 s, run 0.5 s; the default options 2.0 s + 0.03 s).
+    work = m * m * p * p
+    kept, removed = _agglomerate.small(work)(
         jnp.asarray(pc, dt),
         jnp.asarray(pm, dt),
         jnp.zeros((m, p, p), dt),
