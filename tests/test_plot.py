@@ -172,3 +172,45 @@ def test_legend_names_label_numbers_and_a_mixture_has_means(fits):
     ax = jaxmix.plot(fits["gmm"], x=Z)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["component 0", "component 1", "means"]
     assert len(ax.patches) == 4  # 1- and 2-sigma ellipses of both components
+
+
+# --- mclust's figures of a fitted mixture (issue 19) -----------------------------
+
+
+def test_classification_uncertainty_density_and_pairs_render(tmp_path):
+    import pandas as pd
+
+    x = np.asarray(jaxmix.datasets.load_faithful())
+    df = pd.DataFrame(x, columns=["eruptions", "waiting"])
+    g = jaxmix.gmm(jax.random.key(0), x, 2, covariance_type="full")
+    ax = jaxmix.plot.classification(g, df, path=tmp_path / "c.png")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("eruptions", "waiting")
+    assert len(ax.patches) == 2 and mpimg.imread(tmp_path / "c.png").shape[2] in (3, 4)
+    assert jaxmix.plot(g, x=df).get_xlabel() == "eruptions"
+    ax = jaxmix.plot.uncertainty(g, x, names=["a", "b"])
+    sizes = ax.collections[0].get_sizes()
+    p = np.asarray(jaxmix.predict_proba(g.params, x))
+    u = 1 - p.max(axis=1)
+    # The 5% most uncertain rows are drawn largest.
+    assert np.all(sizes[u > np.quantile(u, 0.95)] == sizes.max()) and ax.get_xlabel() == "a"
+    ax = jaxmix.plot.density(g, df)
+    assert len(ax.collections) >= 2 and ax.get_ylabel() == "waiting"  # contours and the data
+    g1 = jaxmix.gmm(jax.random.key(0), x[:, 1:], 2, covariance_type="spherical")
+    ax = jaxmix.plot.density(g1, x[:, 1:])
+    line = ax.get_lines()[0]
+    # The drawn mixture density integrates to about 1 over the padded range of the data.
+    assert abs(np.trapezoid(line.get_ydata(), line.get_xdata()) - 1.0) < 0.02
+    assert jaxmix.plot.classification(g1, x[:, 1:]).get_ylabel() == "component"
+    x3 = np.random.default_rng(0).normal(size=(120, 3)).astype(np.float32)
+    g3 = jaxmix.gmm(jax.random.key(0), x3, 2, covariance_type="diag")
+    axs = jaxmix.plot.pairs(g3, x3, names=["u", "v", "w"], path=tmp_path / "p.png")
+    assert axs.shape == (3, 3) and axs[2, 0].get_xlabel() == "u" and axs[1, 0].get_ylabel() == "v"
+    assert len(axs[0, 1].patches) == 2  # one marginal ellipse per component
+    assert jaxmix.plot.classification(g3, x3).get_xlabel().startswith("PC1")
+    with pytest.raises(ValueError, match="one or two features"):
+        jaxmix.plot.density(g3, x3)
+    with pytest.raises(ValueError, match="names has 1 entries"):
+        jaxmix.plot.uncertainty(g, x, names=["a"])
+    with pytest.raises(TypeError, match="GMMParams or GMMResult"):
+        jaxmix.plot.pairs("nope", x3)
+    plt.close("all")

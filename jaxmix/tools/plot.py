@@ -2,7 +2,9 @@
 
 `jaxmix.plot` is a callable object: `jaxmix.plot(result)` draws what suits
 the result, and its methods draw one figure each (`scatter`, `pca`,
-`ellipses`, `regions`, `history`, `selection`). Every one takes `ax=` (a
+`ellipses`, `regions`, `history`, `selection`, and for a fitted mixture
+mclust's `classification`, `uncertainty`, `density` and `pairs`, in
+`plot_mixture.py`). Every one takes `ax=` (a
 matplotlib Axes; default a new figure) and returns the Axes it drew on.
 Data with more than two features is drawn on its first two principal
 components (numpy SVD of the centred data).
@@ -21,6 +23,7 @@ from jaxmix.families.params import GMMParams
 from jaxmix.models.gmm import GMMResult
 from jaxmix.models.kmeans import KMeansResult
 from jaxmix.models.soft_kmeans import SoftKMeansResult
+from jaxmix.tools import plot_mixture
 from jaxmix.tools.plot_parts import (
     MAX_POINTS,
     _array,
@@ -122,6 +125,9 @@ class Plot:
             p = np.asarray(predict_proba(params, xa))
             ax = self.scatter(xa, proba=p, centers=params.means, ax=ax, centers_label="means")
             self.ellipses(params, x=xa if xa.shape[1] > 2 else None, ax=ax)
+        if xa.shape[1] == 2:  # axis names from a DataFrame's columns
+            ax.set_xlabel(plot_mixture.column_names(x, 2)[0])
+            ax.set_ylabel(plot_mixture.column_names(x, 2)[1])
         return _finish(ax, path)
 
     def scatter(
@@ -444,6 +450,12 @@ class Plot:
         ax.legend(fontsize=8)
         ax.set_title(f"best: k = {result.best_k}, {result.best_covariance_type}", fontsize=10)
         return _finish(ax, path)
+
+    # A fitted mixture as mclust draws it (plot_mixture.py).
+    classification = staticmethod(plot_mixture.classification)
+    uncertainty = staticmethod(plot_mixture.uncertainty)
+    density = staticmethod(plot_mixture.density)
+    pairs = staticmethod(plot_mixture.pairs)
 
 
 plot = Plot()
