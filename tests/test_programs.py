@@ -92,7 +92,11 @@ def test_select_grid_of_closed_form_types_compiles_one_fitting_program():
     x = _wine_like(90, 2, seed=5)
     before = len(_compiles)
     s = jaxmix.select(KEY, x, range(1, 4), ("full", "tied", "diag", "spherical", "EEI"), n_init=2, max_iter=30)
-    assert sorted(_compiles[before:]) == ["jit(_select_type)", "jit(_starts)"], _compiles[before:]
+    # The default start: mclust's agglomeration (one program) and k-means restarts on z-scores.
+    assert sorted(_compiles[before:]) == ["jit(_agglomerate)", "jit(_select_type)", "jit(_starts)"], _compiles[before:]
+    before = len(_compiles)
+    jaxmix.select(KEY, x, range(1, 4), ("full", "tied", "diag", "spherical", "EEI"), n_init=2, init="kmeans")
+    assert sorted(_compiles[before:]) == ["jit(_select_type)"], _compiles[before:]  # _starts: the same program
     assert s.fit(2, "diag").params.covariances.shape == (2, 2)
     assert s.fit(2, "tied").params.covariances.shape == (2, 2) and s.fit(3, "EEI").params.covariances.shape == (3, 2)
 

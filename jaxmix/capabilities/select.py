@@ -259,7 +259,7 @@ def select(
     *,
     n_init: int = 10,
     criterion: str = "bic",
-    init: str = "kmeans",
+    init: str = "hc",
     max_iter: int = 500,
     tol: float = 1e-6,
     reg_covar: float = 1e-6,
@@ -292,11 +292,14 @@ def select(
         for mclust's default list (the fourteen, or E and V when d = 1).
       n_init: restarts per (k, covariance type).
       criterion: "bic" (default, as mclust), "aic" or "icl"; lower is better.
-      init: "kmeans" (default), "k-means++", "random_from_data" ("random"
-        draws depend on k, so it cannot be masked) or "hc": mclust's start
-        (model-based hierarchical agglomeration on SVD-scaled data, one
-        deterministic partition per k) for restart 0, k-means on standardised
-        columns for the others; see `jaxmix.gmm`.
+      init: "hc" (default): mclust's start (model-based hierarchical
+        agglomeration on SVD-scaled data, one deterministic partition per k)
+        for restart 0, k-means on standardised columns for the others, so no
+        start depends on the units of the columns (bench/select_starts.py:
+        on eight public data sets it matched or beat mclust's BIC in more
+        cells than k-means on the raw columns); or "kmeans", "k-means++",
+        "random_from_data" on the raw columns ("random" draws depend on k,
+        so it cannot be masked). See `jaxmix.gmm`.
       max_iter, tol, reg_covar, weights, chunk_size: as in `jaxmix.gmm`
         (tighter defaults: criteria compare converged fits).
       progress: a status line on stderr for long fits.

@@ -21,7 +21,7 @@ from jaxmix.engine.seeding import kmeans_plusplus, random_points
 from jaxmix.families.params import GMMParams
 from jaxmix.families.registry import covariance_model
 from jaxmix.models.gmm_em import GMMStats, accumulate, weighted_log_prob
-from jaxmix.models.hierarchical import hc_labels
+from jaxmix.models.hierarchical import HC_MAX_ROWS, hc_labels
 from jaxmix.models.kmeans import choose_algorithm as _kmeans_algorithm
 from jaxmix.models.kmeans_steps import _fit_single as _kmeans_fit
 from jaxmix.models.kmeans_steps import assign as _kmeans_assign
@@ -156,7 +156,9 @@ def hc_starts(key, x, weights, counts, k, n_init) -> np.ndarray:
     """
     x = np.asarray(x)
     w = np.ones(x.shape[0], x.dtype) if weights is None else np.asarray(weights)
-    seed = int(np.asarray(jr.words(key), np.uint64).sum())
+    # The subsample's seed comes from the key (only needed, and only computed, for large data).
+    large = int(np.count_nonzero(w > 0)) > HC_MAX_ROWS
+    seed = int(np.asarray(jr.words(key), np.uint64).sum()) if large else 0
     labels = np.empty((len(counts), n_init, x.shape[0]), np.int32)
     labels[:, 0] = hc_labels(x, tuple(int(c) for c in counts), w, seed)
     if n_init == 1:

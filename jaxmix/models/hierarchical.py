@@ -36,6 +36,7 @@ import numpy as np
 from jax import lax
 
 from jaxmix.engine import buckets as B
+from jaxmix.engine.arrays import float_dtype
 from jaxmix.engine.programs import fit_jit
 
 HC_MAX_ROWS = 2000
@@ -201,7 +202,7 @@ def merges(z: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray
     if g == 1:
         return groups, np.zeros((0,), np.int32), np.zeros((0,), np.int32)
     m = B.pow2(g, 64)
-    dt = jnp.zeros(()).dtype  # the working float: float64 under jax_enable_x64, else float32
+    dt = float_dtype()  # float64 under jax_enable_x64, else float32
     pc = np.zeros(m)
     pc[:g] = counts
     pm = np.zeros((m, p))
@@ -209,11 +210,11 @@ def merges(z: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray
     # Compiled for compile speed (`programs.compiler_options`): at most 512 clusters of 2 features
     # count as a tiny program (faithful: compile 0.5 s, run 0.5 s; the default options 2.0 s + 0.03 s).
     work = m * m * p * p
-    kept, removed = _agglomerate.small(work)(
-        jnp.asarray(pc, dt),
-        jnp.asarray(pm, dt),
-        jnp.zeros((m, p, p), dt),
-        jnp.asarray(alpha, dt),
+    kept, removed = _agglomerate.small(work)(  # NumPy arguments: no conversion programs compile
+        pc.astype(dt),
+        pm.astype(dt),
+        np.zeros((m, p, p), dt),
+        np.asarray(alpha, dt),
         np.int32(g),
     )
     return groups, np.asarray(kept)[: g - 1], np.asarray(removed)[: g - 1]
