@@ -24,6 +24,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "soft_kmeans_batch": ("jaxmix.capabilities.batch_mixtures", "soft_kmeans_batch"),
     "GMMResult": ("jaxmix.models.gmm", "GMMResult"),
     "gmm": ("jaxmix.models.gmm", "gmm"),
+    "gmm_noise": ("jaxmix.models.gmm_noise", "gmm_noise"),
+    "NoiseGMMResult": ("jaxmix.models.gmm_noise", "NoiseGMMResult"),
     "GMMParams": ("jaxmix.families.params", "GMMParams"),
     "GMMPrior": ("jaxmix.families.params", "GMMPrior"),
     "gmm_fixed_point": ("jaxmix.capabilities.implicit", "gmm_fixed_point"),
@@ -117,6 +119,8 @@ if TYPE_CHECKING:
     from jaxmix.families.params import GMMPrior as GMMPrior
     from jaxmix.models.gmm import GMMResult as GMMResult
     from jaxmix.models.gmm import gmm as gmm
+    from jaxmix.models.gmm_noise import NoiseGMMResult as NoiseGMMResult
+    from jaxmix.models.gmm_noise import gmm_noise as gmm_noise
     from jaxmix.models.kmeans import KMeansResult as KMeansResult
     from jaxmix.models.kmeans import kmeans as kmeans
     from jaxmix.models.kmeans import kmeans_predict as kmeans_predict
@@ -146,6 +150,7 @@ __all__ = [
     "GMMResult",
     "GradientFitResult",
     "KMeansResult",
+    "NoiseGMMResult",
     "SelectResult",
     "SelectSummary",
     "SoftKMeansResult",
@@ -162,6 +167,7 @@ __all__ = [
     "gmm",
     "gmm_batch",
     "gmm_fixed_point",
+    "gmm_noise",
     "gradient",
     "icl",
     "kmeans",

@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("kmeans", "k-means++", "random_from_data", "hc"),
         help="starts (default: jaxmix.select's); hc: mclust's hierarchical agglomeration for the first restart",
     )
+    sel.add_argument(
+        "--noise",
+        action="store_true",
+        help="add mclust's uniform noise component to every fit (outlying rows get label -1)",
+    )
     sel.add_argument("--max-iter", type=int, help="most EM iterations per fit (default 500)")
     sel.add_argument("--tol", type=float, help="convergence tolerance on the mean log-likelihood (default 1e-6)")
     sel.add_argument("--standardize", action="store_true", help="fit z-scored columns (stored in the model)")

@@ -266,6 +266,8 @@ def select(
     weights: Any = None,
     chunk_size: int | None = None,
     progress: bool = False,
+    noise: bool = False,
+    hypervolume: float | None = None,
 ) -> SelectResult:
     """Fit a Gaussian mixture for every k and covariance type, and pick the best by an information criterion.
 
@@ -303,6 +305,11 @@ def select(
       max_iter, tol, reg_covar, weights, chunk_size: as in `jaxmix.gmm`
         (tighter defaults: criteria compare converged fits).
       progress: a status line on stderr for long fits.
+      noise: refit every cell with mclust's uniform noise component
+        (`jaxmix.gmm_noise`; `capabilities/select_noise.py`) over `hypervolume`
+        (default: mclust's `hypvol` of x); the criteria count the noise
+        proportion, `SelectResult.noise_weight` holds it per cell, and a
+        cell's labels are -1 for rows most likely noise.
 
     Returns:
       A `SelectResult`: the tables (`bic`, `aic`, `icl`, `log_likelihood`,
@@ -381,7 +388,14 @@ def select(
         fits[ctype] = {
             name: v if sharded is not None and name == "labels" else jax.device_get(v) for name, v in out.items()
         }
-    result = tabulate(ks, types, criterion, d, fits)
+    if noise:
+        from jaxmix.capabilities import select_noise
+
+        if sharded is not None or A.is_traced(x):
+            raise ValueError("noise=True needs x as an array on one device, not traced")
+        log_v = select_noise.log_hypervolume(x, hypervolume)
+        select_noise.add_noise(fits, x, w, ks, log_v, tol=tol, reg_covar=reg_covar, max_iter=max_iter)
+    result = tabulate(ks, types, criterion, d, fits, noise=noise)
     if progress:
         _progress.note(
             f"jaxmix select: done in {time.monotonic() - start:.1f} s; best k = {result.best_k}, "

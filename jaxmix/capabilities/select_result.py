@@ -51,6 +51,7 @@ class SelectSummary:
     top: tuple[tuple[str, int, float], ...]
     cluster_sizes: tuple[int, ...]
     parameters: GMMParams | None
+    noise_weight: float | None = None  # with a noise component: its proportion pi_0
 
     def __str__(self) -> str:
         n = int(self.n) if float(self.n).is_integer() else self.n
@@ -66,10 +67,12 @@ class SelectSummary:
             f"Top {len(self.top)} by {self.criterion.upper()} (lower is better): "
             + ", ".join(f"{t} k={k} ({v:.3f})" for t, k, v in self.top),
             "",
-            "Clustering table:",
-            " ".join(f"{i:>7}" for i in range(1, self.n_components + 1)),
+            "Clustering table:" + (" (0: noise)" if self.noise_weight is not None else ""),
+            " ".join(f"{i:>7}" for i in range(0 if self.noise_weight is not None else 1, self.n_components + 1)),
             " ".join(f"{c:>7}" for c in self.cluster_sizes),
         ]
+        if self.noise_weight is not None:
+            lines.insert(7, f"noise proportion {self.noise_weight:.4f} (a uniform component over the data's region)")
         if self.parameters is not None:
             p = self.parameters
             with np.printoptions(precision=4, suppress=True):
@@ -111,6 +114,7 @@ class SelectResult:
     best_k: int
     best_covariance_type: str
     _fits: dict[str, Any] = dataclasses.field(repr=False, compare=False)
+    noise_weight: np.ndarray | None = None  # with select(noise=True): the noise proportion pi_0 per cell
 
     @property
     def scores(self) -> np.ndarray:
@@ -167,7 +171,11 @@ class SelectResult:
             for r, c in (divmod(int(o), len(self.covariance_types)) for o in order)
             if np.isfinite(scores[r, c])
         )
-        sizes = np.bincount(np.asarray(best.labels), minlength=self.best_k)[: self.best_k]
+        labels = np.asarray(best.labels)
+        sizes = np.bincount(labels[labels >= 0], minlength=self.best_k)[: self.best_k]
+        noise = None if self.noise_weight is None else float(self.noise_weight[i, j])
+        if noise is not None:  # mclust's table: the noise rows first, as class 0
+            sizes = np.concatenate([[int(np.sum(labels < 0))], sizes])
         return SelectSummary(
             covariance_type=self.best_covariance_type,
             mclust_name=name,
@@ -182,6 +190,7 @@ class SelectResult:
             top=top,
             cluster_sizes=tuple(int(c) for c in sizes),
             parameters=best.params if parameters else None,
+            noise_weight=noise,
         )
 
     def table(self) -> str:
@@ -237,7 +246,9 @@ class SelectResult:
         return out
 
 
-def tabulate(ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int, fits: dict[str, Any]) -> SelectResult:
+def tabulate(
+    ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int, fits: dict[str, Any], noise: bool = False
+) -> SelectResult:
     shape = (len(ks), len(types))
     ll, bic, aic, icl = (np.full(shape, np.nan) for _ in range(4))
     n_params = np.zeros(shape, np.int64)
@@ -248,7 +259,7 @@ def tabulate(ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int
         f = fits[t]
         total = float(f["total_weight"])
         for i, k in enumerate(ks):
-            p = covariance_model(t).n_parameters(k, d)
+            p = covariance_model(t).n_parameters(k, d) + 2 * int(noise)  # mclust: pi_0 and the hypervolume
             n_params[i, j] = p
             mean_ll = float(f["log_likelihood"][i])
             ll[i, j] = mean_ll
@@ -286,4 +297,5 @@ def tabulate(ks: tuple[int, ...], types: tuple[str, ...], criterion: str, d: int
         ks[bi],
         types[bj],
         fits,
+        np.stack([np.asarray(fits[t]["noise_weight"], np.float64) for t in types], axis=1) if noise else None,
     )

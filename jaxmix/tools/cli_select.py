@@ -46,6 +46,8 @@ def _select_cmd(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {"n_init": args.n_init, "criterion": args.criterion, "progress": not args.quiet}
     if args.init is not None:
         kw["init"] = args.init
+    if args.noise:
+        kw["noise"] = True
     if args.max_iter is not None:
         kw["max_iter"] = args.max_iter
     if args.tol is not None:
@@ -118,6 +120,11 @@ def _select_cmd(args: argparse.Namespace) -> int:
         print(result.summary())
         print()
         print("wrote     " + ", ".join(written))
+        if args.noise:
+            print(
+                "noise     model.npz, responsibilities.csv and the figure hold the Gaussian components only; "
+                "labels.csv marks the rows most likely noise -1"
+            )
         if note:
             print(note)
     return 0
