@@ -85,6 +85,11 @@ TASKS: dict[str, dict[str, str]] = {
         "jaxmix": "import jaxmix\n{LOAD}\ns = jaxmix.select(jax.random.key(0), F, range(1, 10))\ncheck = [s.best_covariance_type, int(s.best_k)]",
         "mclust": "suppressMessages(library(mclust))\nF <- read.csv('{FAITHFUL}')\nm <- Mclust(F, G = 1:9, verbose = FALSE)\ncat(m$modelName, m$G, '\\n')",
     },
+    "T5b": {
+        "what": "select on Old Faithful, mclust's one start per cell (init='hc', n_init=1)",
+        "jaxmix": "import jaxmix\n{LOAD}\ns = jaxmix.select(jax.random.key(0), F, range(1, 10), n_init=1)\ncheck = [s.best_covariance_type, int(s.best_k)]",
+        "mclust": "suppressMessages(library(mclust))\nF <- read.csv('{FAITHFUL}')\nm <- Mclust(F, G = 1:9, verbose = FALSE)\ncat(m$modelName, m$G, '\\n')",
+    },
     "T6": {
         "what": "command line: jaxmix fit faithful.csv --k 3 (process only)",
         "cli": "fit",

@@ -86,7 +86,9 @@ def main() -> None:
         "one": [float(s1.objective), int(s1.n_iter), arr(s1.centers)],
         "many": [float(s4.objective), int(s4.n_iter), arr(s4.centers)],
     }
-    sel1 = jm.select(key, x, range(1, 4), ("full", "spherical"), n_init=2)
+    # The default start on row-sharded data is "kmeans" (the agglomeration runs on the host): the
+    # sharded grid equals the one-device grid with init="kmeans".
+    sel1 = jm.select(key, x, range(1, 4), ("full", "spherical"), n_init=2, init="kmeans")
     sel4 = jm.select(key, xs, range(1, 4), ("full", "spherical"), n_init=2, weights=ws)
     out["select"] = {
         "one": [arr(sel1.bic), sel1.best_k, sel1.best_covariance_type],

@@ -259,7 +259,7 @@ def select(
     *,
     n_init: int = 10,
     criterion: str = "bic",
-    init: str = "hc",
+    init: str | None = None,
     max_iter: int = 500,
     tol: float = 1e-6,
     reg_covar: float = 1e-6,
@@ -294,7 +294,8 @@ def select(
         for mclust's default list (the fourteen, or E and V when d = 1).
       n_init: restarts per (k, covariance type).
       criterion: "bic" (default, as mclust), "aic" or "icl"; lower is better.
-      init: "hc" (default): mclust's start (model-based hierarchical
+      init: None (default): "hc", or "kmeans" for row-sharded or traced x
+        (the agglomeration runs on the host). "hc": mclust's start (model-based hierarchical
         agglomeration on SVD-scaled data, one deterministic partition per k)
         for restart 0, k-means on standardised columns for the others, so no
         start depends on the units of the columns (bench/select_starts.py:
@@ -333,6 +334,8 @@ def select(
     types = _as_types(covariance_types, d)
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if init is None:
+        init = "kmeans" if A.is_traced(x) or S.row_axes_of(x) is not None else "hc"
     if not isinstance(init, str) or init not in SELECT_INIT_METHODS:
         raise ValueError(f"init must be one of {SELECT_INIT_METHODS} for select, got {init!r}")
     if init == "hc" and (A.is_traced(x) or S.row_axes_of(x) is not None):
