@@ -61,7 +61,7 @@ def load(name: str) -> np.ndarray:
     return np.array([[float(v) for v in line.split()] for line in out.splitlines() if line.strip()])
 
 
-def run_jaxmix(x: np.ndarray, init: str, n_init: int) -> tuple[np.ndarray, list[str], float]:
+def run_jaxmix(x: np.ndarray, init: str, n_init: int, progress: bool = False) -> tuple[np.ndarray, list[str], float]:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -69,7 +69,14 @@ def run_jaxmix(x: np.ndarray, init: str, n_init: int) -> tuple[np.ndarray, list[
 
     t0 = time.perf_counter()
     s = jaxmix.select(
-        jax.random.key(0), jax.numpy.asarray(x), range(1, 10), "mclust", init=init, n_init=n_init, tol=1e-8
+        jax.random.key(0),
+        jax.numpy.asarray(x),
+        range(1, 10),
+        "mclust",
+        init=init,
+        n_init=n_init,
+        tol=1e-8,
+        progress=progress,
     )
     return np.asarray(s.bic), list(s.covariance_types), time.perf_counter() - t0
 
@@ -78,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", nargs="+", default=[*R_DATA, "wine"])
     ap.add_argument("--save", action="store_true")
+    ap.add_argument("--progress", action="store_true", help="a line per covariance model on stderr")
     args = ap.parse_args()
     if not shutil.which("Rscript"):
         sys.exit("needs R with mclust (apt-get install r-base-core r-cran-mclust)")
@@ -96,7 +104,7 @@ def main() -> None:
         i, j = np.unravel_index(np.nanargmin(pb), pb.shape)
         row = f"| {name} ({x.shape[0]} x {x.shape[1]}) | {peer['models'][j]} {i + 1}, {pb[i, j]:.2f} |"
         for init, n_init in CONFIGS:
-            bic, models, seconds = run_jaxmix(x, init, n_init)
+            bic, models, seconds = run_jaxmix(x, init, n_init, args.progress)
             cols = [models.index(m) for m in peer["models"]]
             ours = bic[:, cols]
             ok = np.isfinite(pb)

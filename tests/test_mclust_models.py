@@ -391,3 +391,28 @@ def test_one_em_iteration_equals_numpy(name):
     np.testing.assert_allclose(np.asarray(got.means), means, rtol=1e-9, atol=1e-9)
     dense = model.dense(np.asarray(got.covariances), k, 3)
     np.testing.assert_allclose(dense, _numpy_m_step(name, w, nk), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["EVE", "VVE"])
+def test_common_orientation_of_a_component_on_fewer_rows_than_features_returns(name):
+    """A component on 4 rows in 6-D has a singular scatter: its shape's inverse overflows float32.
+    The orientation's SVD then got inf and XLA:CPU's LAPACK never returned (select on mclust's
+    banknote data hung); the M-step now gives finite covariances from the finite part."""
+    rng = np.random.default_rng(0)
+    d = 6
+    rows = [rng.normal(size=(n, d)) * (1.0 if n > d else 1e-3) for n in (40, 30, 4)]
+    w = np.stack([(r - r.mean(0)).T @ (r - r.mean(0)) for r in rows]).astype(np.float32)
+    w[2] = np.outer(rows[2][0], rows[2][0]).astype(np.float32) * 1e-6  # rank one: b has exact zeros
+    nk = np.array([40.0, 30.0, 4.0], np.float32)
+    model = covariance_model(name)
+    previous = jnp.broadcast_to(jnp.eye(d, dtype=jnp.float32), (3, d, d))
+    for prev in (None, previous):
+        cov = np.asarray(jax.jit(model.covariance)(jnp.asarray(w), jnp.asarray(nk), jnp.asarray(nk), prev))
+        assert cov.shape == (3, d, d) and np.all(np.isfinite(cov))
+    from jaxmix.families._decomposition import finite_direction
+
+    g = jnp.array([[np.inf, 1.0], [2.0, -np.inf]], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(finite_direction(g)), [[1.0, 0.0], [0.0, -1.0]])
+    np.testing.assert_allclose(
+        np.asarray(finite_direction(jnp.array([[4.0, np.nan], [2.0, 1.0]]))), [[1, 0], [0.5, 0.25]]
+    )

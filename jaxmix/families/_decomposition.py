@@ -80,7 +80,7 @@ def volumes(trace: jax.Array, nk: jax.Array, d: int) -> jax.Array:
 
 def largest_eigenvalues(scatter: jax.Array) -> jax.Array:
     """a_k, the largest eigenvalue of each W_k (for `common_orientation`; once per M-step)."""
-    return jnp.linalg.eigvalsh(scatter)[:, -1]
+    return jnp.linalg.eigvalsh(_finite(scatter))[:, -1]
 
 
 def common_orientation(scatter: jax.Array, orient: jax.Array, inv_shapes: jax.Array, top: jax.Array) -> jax.Array:
@@ -97,8 +97,19 @@ def common_orientation(scatter: jax.Array, orient: jax.Array, inv_shapes: jax.Ar
     d = scatter.shape[-1]
     gap = top[:, None, None] * jnp.eye(d, dtype=scatter.dtype) - scatter
     g = jnp.einsum("kij,jl,kl->il", gap, orient, inv_shapes)
-    u, _, vt = jnp.linalg.svd(g)
+    u, _, vt = jnp.linalg.svd(finite_direction(g))
     return u @ vt
+
+
+def finite_direction(g: jax.Array) -> jax.Array:
+    """`g` scaled to entries of at most 1, with the same singular vectors; its infinite entries (a
+    component on fewer rows than features makes a shape's inverse overflow) taken as their limit and
+    NaN as 0. LAPACK's SVD never returns on a matrix with inf or NaN (XLA:CPU), so it never gets one."""
+    inf = jnp.isinf(g)
+    g = jnp.where(jnp.isnan(g), 0.0, g)
+    big = jnp.max(jnp.where(inf, 0.0, jnp.abs(g)))
+    scaled = g / jnp.maximum(big, jnp.finfo(g.dtype).tiny)
+    return jnp.where(jnp.any(inf), jnp.where(inf, jnp.sign(g), 0.0), scaled)
 
 
 def rotate(orient: jax.Array, diag: jax.Array) -> jax.Array:
@@ -126,10 +137,15 @@ def previous_orientation(previous: jax.Array | None, scatter: jax.Array) -> jax.
     """A start for the common orientation D: the eigenvectors of a mix of the previous covariances
     (they share D, so any positive mix has it), else those of sum_k W_k."""
     if previous is None:
-        return jnp.linalg.eigh(jnp.sum(scatter, 0))[1]
+        return jnp.linalg.eigh(_finite(jnp.sum(scatter, 0)))[1]
     k = previous.shape[0]
     mix = jnp.arange(1, k + 1, dtype=previous.dtype) / k  # distinct weights: ties in one are broken by another
-    return jnp.linalg.eigh(jnp.einsum("k,kij->ij", mix, previous))[1]
+    return jnp.linalg.eigh(_finite(jnp.einsum("k,kij->ij", mix, previous)))[1]
+
+
+def _finite(a: jax.Array) -> jax.Array:
+    """Non-finite entries as 0: LAPACK's eigensolvers may never return on inf or NaN (see `finite_direction`)."""
+    return jnp.where(jnp.isfinite(a), a, 0.0)
 
 
 def volumes_and_common_shape(diag: jax.Array, nk: jax.Array, previous: jax.Array | None) -> tuple[jax.Array, jax.Array]:
