@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmix.capabilities.select_grid import _degenerate
 from jaxmix.engine import arrays as A
 from jaxmix.engine.loop import weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
@@ -30,8 +31,6 @@ NOISE_START = 0.1
 
 @fit_jit(static_argnames=("ctype", "max_iter", "chunk_size"))
 def _noise_cells(x, weights, cells, ks, log_v, tol, reg_covar, var, *, ctype, max_iter, chunk_size):
-    from jaxmix.capabilities.select import _degenerate
-
     shift, _ = weighted_mean_and_variance(x, weights, chunk_size)
     k_max = cells.means.shape[1]
     static = dict(ctype=ctype, max_iter=max_iter, chunk_size=chunk_size)
