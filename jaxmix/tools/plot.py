@@ -30,7 +30,6 @@ from jaxmix.tools.plot_parts import (
     _as_params,
     _axes,
     _centers,
-    _component_covariances,
     _data,
     _finish,
     _labels,
@@ -38,6 +37,7 @@ from jaxmix.tools.plot_parts import (
     _proba,
     _projection,
     cluster_legend,
+    draw_ellipses,
     note_sample,
     sample_rows,
 )
@@ -246,11 +246,8 @@ class Plot:
           >>> len(ax.patches)
           6
         """
-        from matplotlib.patches import Ellipse
-
         p = _as_params(params, "ellipses")
-        means, covs = _component_covariances(p)
-        k, d = means.shape
+        d = int(np.asarray(p.means).shape[1])
         if d < 2:
             raise ValueError(f"ellipses need at least 2 features, got {d}")
         sig = _array(sigmas, "sigmas").reshape(-1)
@@ -263,28 +260,8 @@ class Plot:
             mean, axes, names = _projection(xa, pca=d > 2)
         else:
             mean, axes, names = np.zeros(d), np.eye(d)[:, :2], ["feature 0", "feature 1"]
-        m2 = (means - mean) @ axes
-        c2 = np.einsum("di,kde,ej->kij", axes, covs, axes)
-        palette = _palette(k)
         ax = _axes(ax)
-        for j in range(k):
-            vals, vecs = np.linalg.eigh(c2[j])
-            vals = np.maximum(vals, 0.0)
-            angle = float(np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])))
-            for i, s in enumerate(sig):
-                w, h = 2 * s * np.sqrt(vals[1]), 2 * s * np.sqrt(vals[0])
-                ax.add_patch(
-                    Ellipse(
-                        (float(m2[j, 0]), float(m2[j, 1])),
-                        float(w),
-                        float(h),
-                        angle=angle,
-                        fill=False,
-                        lw=1.3,
-                        ls="-" if i == 0 else "--",
-                        color=palette[j] if color is None else color,
-                    )
-                )
+        m2, c2 = draw_ellipses(ax, p, mean, axes, sig, color)
         if not ax.get_xlabel():
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])

@@ -22,6 +22,7 @@ from jaxmix.tools.plot_parts import (
     _projection,
     _pyplot,
     cluster_legend,
+    draw_ellipses,
     note_sample,
     sample_rows,
 )
@@ -52,32 +53,6 @@ def _view(xa: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray, lis
     """(mean, axes (d, 2), labels): the two columns with their names, or the first two principal components."""
     mean, axes, labels = _projection(xa, pca=xa.shape[1] > 2)
     return mean, axes, (names if xa.shape[1] == 2 else labels)
-
-
-def _ellipses(ax: Any, params: Any, mean: np.ndarray, axes: np.ndarray, sigmas: Sequence[float] = (1.0,)) -> None:
-    from matplotlib.patches import Ellipse
-
-    means, covs = _component_covariances(params)
-    m2 = (means - mean) @ axes
-    c2 = np.einsum("di,kde,ej->kij", axes, covs, axes)
-    palette = _palette(means.shape[0])
-    for j in range(means.shape[0]):
-        vals, vecs = np.linalg.eigh(c2[j])
-        vals = np.maximum(vals, 0.0)
-        angle = float(np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])))
-        for i, s in enumerate(sigmas):
-            ax.add_patch(
-                Ellipse(
-                    (float(m2[j, 0]), float(m2[j, 1])),
-                    float(2 * s * np.sqrt(vals[1])),
-                    float(2 * s * np.sqrt(vals[0])),
-                    angle=angle,
-                    fill=False,
-                    lw=1.2,
-                    ls="-" if i == 0 else "--",
-                    color=palette[j],
-                )
-            )
 
 
 def classification(
@@ -121,7 +96,7 @@ def classification(
         ax.scatter(pts[:, 0], pts[:, 1], c=palette[labels[rows]], s=10, alpha=0.8, edgecolors="none")
         m2 = (np.asarray(params.means, np.float64) - mean) @ axes
         ax.scatter(m2[:, 0], m2[:, 1], marker="X", s=120, c="black", edgecolors="white", label="means")
-        _ellipses(ax, params, mean, axes)
+        draw_ellipses(ax, params, mean, axes)
         ax.set_xlabel(labs[0])
         ax.set_ylabel(labs[1])
         handles = cluster_legend(k, "component") + ax.get_legend_handles_labels()[0]
@@ -290,7 +265,7 @@ def pairs(
                 sel = np.zeros((d, 2))
                 sel[j, 0] = 1.0
                 sel[i, 1] = 1.0
-                _ellipses(ax, params, np.zeros(d), sel)
+                draw_ellipses(ax, params, np.zeros(d), sel)
             if i == d - 1:
                 ax.set_xlabel(cols[j], fontsize=8)
             if j == 0:

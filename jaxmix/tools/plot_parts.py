@@ -161,3 +161,35 @@ def _finish(ax: Any, path: str | os.PathLike[str] | None = None) -> Any:
     if path is not None:
         ax.figure.savefig(path)
     return ax
+
+
+def draw_ellipses(
+    ax: Any, params: GMMParams, mean: np.ndarray, axes: np.ndarray, sigmas: Any = (1.0,), color: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's Mahalanobis-radius ellipses projected onto `axes` (d, 2) about `mean`: exact
+    projections of the Gaussians (solid for the first radius, dashed after). Returns the projected
+    means (k, 2) and covariances (k, 2, 2)."""
+    from matplotlib.patches import Ellipse
+
+    means, covs = _component_covariances(params)
+    m2 = (means - mean) @ axes
+    c2 = np.einsum("di,kde,ej->kij", axes, covs, axes)
+    palette = _palette(means.shape[0])
+    for j in range(means.shape[0]):
+        vals, vecs = np.linalg.eigh(c2[j])
+        vals = np.maximum(vals, 0.0)
+        angle = float(np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])))
+        for i, s in enumerate(sigmas):
+            ax.add_patch(
+                Ellipse(
+                    (float(m2[j, 0]), float(m2[j, 1])),
+                    float(2 * s * np.sqrt(vals[1])),
+                    float(2 * s * np.sqrt(vals[0])),
+                    angle=angle,
+                    fill=False,
+                    lw=1.3,
+                    ls="-" if i == 0 else "--",
+                    color=palette[j] if color is None else color,
+                )
+            )
+    return m2, c2
