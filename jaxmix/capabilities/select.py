@@ -51,6 +51,7 @@ from jaxmix.families.names import COVARIANCE_TYPES, mclust_models
 from jaxmix.families.registry import check_covariance_type
 from jaxmix.models import gmm as G
 from jaxmix.models import gmm_starts as ST
+from jaxmix.models.gmm_starts import check_hc_input
 
 CRITERIA = ("bic", "aic", "icl")
 SELECT_INIT_METHODS = ("kmeans", "k-means++", "random_from_data", "hc")
@@ -178,8 +179,8 @@ def select(
         init = "kmeans" if A.is_traced(x) or S.row_axes_of(x) is not None else "hc"
     if not isinstance(init, str) or init not in SELECT_INIT_METHODS:
         raise ValueError(f"init must be one of {SELECT_INIT_METHODS} for select, got {init!r}")
-    if init == "hc" and (A.is_traced(x) or S.row_axes_of(x) is not None):
-        raise ValueError("init='hc' runs its agglomeration on the host: give x as an array on one device, not traced")
+    if init == "hc":
+        check_hc_input(x)
     n_init = V.check_positive_int(n_init, "n_init")
     max_iter = V.check_positive_int(max_iter, "max_iter")
     V.check_scalar(tol, "tol", nonnegative=True)

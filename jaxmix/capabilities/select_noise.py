@@ -11,7 +11,6 @@ parameters (the noise proportion and the hypervolume, as mclust), and the log-li
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
@@ -24,6 +23,7 @@ from jaxmix.engine.loop import weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
 from jaxmix.families.params import GMMParams
 from jaxmix.models import gmm as G
+from jaxmix.models.gmm_noise import log_hypervolume as log_hypervolume
 from jaxmix.models.gmm_noise import noise_final, noise_fit
 
 NOISE_START = 0.1
@@ -86,12 +86,3 @@ def add_noise(fits: dict[str, Any], x: Any, w: Any, ks: tuple[int, ...], log_v: 
             noise_weight=pi0,
             log_hypervolume=np.full(len(ks), log_v),
         )
-
-
-def log_hypervolume(x: Any, hypervolume: float | None) -> float:
-    from jaxmix.models.gmm_noise import hypervolume as data_hypervolume
-
-    vol = data_hypervolume(np.asarray(x)) if hypervolume is None else float(hypervolume)
-    if not (vol > 0 and math.isfinite(vol)):
-        raise ValueError(f"hypervolume must be a positive finite number, got {hypervolume!r}")
-    return math.log(vol)

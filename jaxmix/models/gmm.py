@@ -35,7 +35,14 @@ from jaxmix.families.gaussian_dense import from_dense, projection_code
 from jaxmix.families.params import GMMParams, GMMPrior
 from jaxmix.families.registry import check_covariance_type, covariance_model
 from jaxmix.models.gmm_em import _resolve_prior, e_step, m_step, weighted_log_prob
-from jaxmix.models.gmm_starts import _collapsed, _initial_stats, _reseed_collapsed, hc_starts, small_starts
+from jaxmix.models.gmm_starts import (
+    _collapsed,
+    _initial_stats,
+    _reseed_collapsed,
+    check_hc_input,
+    hc_starts,
+    small_starts,
+)
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 # The fits of one data set also start from mclust's agglomeration (`gmm_starts.hc_starts`).
@@ -443,8 +450,8 @@ def gmm(
     x, w, k, n_init, max_iter = a.x, a.weights, a.n_clusters, a.n_init, a.max_iter
     n, d = x.shape
     check_options(covariance_type, init, reg_covar, d, prior not in (None, False), FIT_INIT_METHODS)
-    if init == "hc" and (A.is_traced(x) or S.row_axes_of(x) is not None):
-        raise ValueError("init='hc' runs its agglomeration on the host: give x as an array on one device, not traced")
+    if init == "hc":
+        check_hc_input(x)
     overrides = (
         None if weights_init is None else PC.check_mixture_weights(weights_init, k, x.dtype),
         None if means_init is None else V.check_centers(means_init, k, d, x.dtype, name="means_init"),

@@ -76,7 +76,12 @@ def hypervolume(x: Any) -> float:
     return vol
 
 
-_volume_of = hypervolume  # `gmm_noise` takes an argument of that name
+def log_hypervolume(x: Any, given: float | None = None) -> float:
+    """log V: of `given` (checked positive and finite), else of the data's `hypervolume`."""
+    vol = hypervolume(x) if given is None else float(given)
+    if not (vol > 0 and math.isfinite(vol)):
+        raise ValueError(f"hypervolume must be a positive finite number, got {given!r}")
+    return math.log(vol)
 
 
 def _resp(params: GMMParams, log_pi0: jax.Array, log_v: jax.Array):
@@ -179,9 +184,7 @@ def gmm_noise(
     G.check_options(covariance_type, init, reg_covar, d, False, G.FIT_INIT_METHODS)
     max_iter = V.check_positive_int(max_iter, "max_iter")
     V.check_scalar(tol, "tol", nonnegative=True)
-    vol = _volume_of(np.asarray(x)) if hypervolume is None else float(hypervolume)
-    if not (vol > 0 and math.isfinite(vol)):
-        raise ValueError(f"hypervolume must be a positive finite number, got {hypervolume!r}")
+    log_v = log_hypervolume(np.asarray(x), hypervolume)
     if noise_init is None:
         first = G.gmm(key, x, n_components, covariance_type=covariance_type, init=init, n_init=n_init)
         from jaxmix.models.mixture import log_prob
@@ -205,7 +208,7 @@ def gmm_noise(
         jnp.ones((n,), x.dtype),
         start,
         jnp.asarray(math.log(pi0), x.dtype),
-        jnp.asarray(math.log(vol), x.dtype),
+        jnp.asarray(log_v, x.dtype),
         jnp.asarray(tol, x.dtype),
         jnp.asarray(reg_covar, x.dtype),
         ctype=covariance_type,
@@ -217,7 +220,7 @@ def gmm_noise(
     return NoiseGMMResult(
         params,
         noise_w,
-        jnp.asarray(math.log(vol), x.dtype),
+        jnp.asarray(log_v, x.dtype),
         labels,
         ll,
         jnp.asarray(bic, x.dtype),

@@ -12,8 +12,10 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from jaxmix.engine import arrays as A
 from jaxmix.engine import collective as coll
 from jaxmix.engine import random as jr
+from jaxmix.engine import sharding as S
 from jaxmix.engine.chunks import default_chunk_size, top_rows
 from jaxmix.engine.loop import map_in_turn, weighted_mean_and_variance
 from jaxmix.engine.programs import fit_jit
@@ -143,6 +145,12 @@ def small_starts(key, xp, wp, counts, k, init, n_init):
     program = _starts.small(work)
     out = program(key, xp, wp, np.asarray(counts, np.int32), k=k, init=init, n_init=n_init, chunk_size=chunk)
     return jax.device_get(out)  # on the host: taking a count's slice compiles nothing
+
+
+def check_hc_input(x) -> None:
+    """init="hc" agglomerates on the host: x must be an array on one device, not traced."""
+    if A.is_traced(x) or S.row_axes_of(x) is not None:
+        raise ValueError("init='hc' runs its agglomeration on the host: give x as an array on one device, not traced")
 
 
 def hc_starts(key, x, weights, counts, k, n_init) -> np.ndarray:

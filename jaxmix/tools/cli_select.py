@@ -71,6 +71,7 @@ def _select_cmd(args: argparse.Namespace) -> int:
     report.write_csv(
         written[1], keys, [np.array([repr(r[c]) if isinstance(r[c], float) else r[c] for r in rows]) for c in keys]
     )
+    summary = result.summary()
     labels = np.asarray(best.labels)
     report.write_csv(written[2], ["label"], [labels])
     resp = np.asarray(jaxmix.predict_proba(best.params, z))
@@ -89,7 +90,6 @@ def _select_cmd(args: argparse.Namespace) -> int:
             plt.close(ax.figure)
             written.append(os.path.join(out, f"{args.criterion}.png"))
             names = [f"{c} (z-score)" for c in table.names] if args.standardize else table.names
-            summary = result.summary()
             title = f"{summary.mclust_name}, k={result.best_k} on {os.path.basename(os.fspath(args.data))}"
             params = best.params
             if report.plot(
@@ -117,7 +117,7 @@ def _select_cmd(args: argparse.Namespace) -> int:
         )
         print(result.table())
         print()
-        print(result.summary())
+        print(summary)
         print()
         print("wrote     " + ", ".join(written))
         if args.noise:
