@@ -55,6 +55,31 @@ def _view(xa: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray, lis
     return mean, axes, (names if xa.shape[1] == 2 else labels)
 
 
+def _points(
+    ax: Any, xa: np.ndarray, cols: list[str], colours: np.ndarray, sizes: Any, y1d: Any, ylabel1d: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows (a seeded sample past MAX_POINTS, said in the corner) in their colours and sizes: one
+    feature against `y1d` (returns None), else the two columns or principal components (returns the
+    view's (mean, axes) for what is drawn on top)."""
+    n = xa.shape[0]
+    rows = np.arange(n)[sample_rows(n, MAX_POINTS)]
+    size = np.broadcast_to(np.asarray(sizes, np.float64), (n,))[rows]
+    view = None
+    if y1d is None:
+        mean, axes, labs = _view(xa, cols)
+        pts = (xa[rows] - mean) @ axes
+        view = (mean, axes)
+    else:
+        pts = np.stack([xa[rows, 0], np.asarray(y1d)[rows]], axis=1)
+        labs = [cols[0], ylabel1d]
+    ax.scatter(pts[:, 0], pts[:, 1], c=colours[rows], s=size, alpha=0.85, edgecolors="none")
+    ax.set_xlabel(labs[0])
+    ax.set_ylabel(labs[1])
+    if len(rows) < n:
+        note_sample(ax, len(rows), n)
+    return view
+
+
 def classification(
     model: Any,
     x: Any,
@@ -83,26 +108,17 @@ def classification(
     k = params.means.shape[0]
     palette = _palette(k)
     ax = _axes(ax)
-    rows = np.arange(n)[sample_rows(n, MAX_POINTS)]
-    if d == 1:
-        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(rows))
-        ax.scatter(xa[rows, 0], labels[rows] + jitter, c=palette[labels[rows]], s=10, alpha=0.8, edgecolors="none")
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, n) if d == 1 else None
+    view = _points(ax, xa, cols, palette[labels], 10.0, None if jitter is None else labels + jitter, "component")
+    if view is None:
         ax.set_yticks(range(k))
-        ax.set_ylabel("component")
-        ax.set_xlabel(cols[0])
     else:
-        mean, axes, labs = _view(xa, cols)
-        pts = (xa[rows] - mean) @ axes
-        ax.scatter(pts[:, 0], pts[:, 1], c=palette[labels[rows]], s=10, alpha=0.8, edgecolors="none")
+        mean, axes = view
         m2 = (np.asarray(params.means, np.float64) - mean) @ axes
         ax.scatter(m2[:, 0], m2[:, 1], marker="X", s=120, c="black", edgecolors="white", label="means")
         draw_ellipses(ax, params, mean, axes)
-        ax.set_xlabel(labs[0])
-        ax.set_ylabel(labs[1])
         handles = cluster_legend(k, "component") + ax.get_legend_handles_labels()[0]
         ax.legend(handles=handles, loc="best", fontsize=8)
-    if len(rows) < n:
-        note_sample(ax, len(rows), n)
     ax.set_title(f"classification ({params.covariance_type}, k = {k})", fontsize=10)
     return _finish(ax, path)
 
@@ -129,7 +145,7 @@ def uncertainty(
     """
     params = _as_params(model, "uncertainty")
     xa = _data(x, 1)
-    n, d = xa.shape
+    d = xa.shape[1]
     cols = column_names(x, d, names)
     resp = _responsibilities(params, xa)
     u = 1.0 - resp.max(axis=1)
@@ -139,19 +155,7 @@ def uncertainty(
     size = np.where(u > q95, 40.0, np.where(u > q75, 18.0, 4.0))
     colour = np.where((u > q95)[:, None], 0.0, palette[labels])
     ax = _axes(ax)
-    rows = np.arange(n)[sample_rows(n, MAX_POINTS)]
-    if d == 1:
-        ax.scatter(xa[rows, 0], u[rows], c=colour[rows], s=size[rows], edgecolors="none")
-        ax.set_xlabel(cols[0])
-        ax.set_ylabel("uncertainty (1 - max responsibility)")
-    else:
-        mean, axes, labs = _view(xa, cols)
-        pts = (xa[rows] - mean) @ axes
-        ax.scatter(pts[:, 0], pts[:, 1], c=colour[rows], s=size[rows], edgecolors="none")
-        ax.set_xlabel(labs[0])
-        ax.set_ylabel(labs[1])
-    if len(rows) < n:
-        note_sample(ax, len(rows), n)
+    _points(ax, xa, cols, colour, size, u if d == 1 else None, "uncertainty (1 - max responsibility)")
     ax.set_title(f"uncertainty: max {u.max():.3f}, mean {u.mean():.3f}", fontsize=10)
     return _finish(ax, path)
 
